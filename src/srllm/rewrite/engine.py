@@ -1,0 +1,254 @@
+"""Batched rewriting on a causal LM: prompts -> left-padded batches -> greedy decoding -> cleaning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from srllm.errors import InputError
+from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
+from srllm.prompts import (
+    Demonstration,
+    PromptTemplate,
+    build_messages,
+    get_template,
+    load_demonstrations,
+    render_prompt,
+    select_shots,
+)
+from srllm.rewrite.chunk import chunk_text
+from srllm.rewrite.clean import clean_response
+
+
+@dataclass
+class RewriteResult:
+    text: str
+    rewrite: str
+    model: str
+    adapter: str | None
+    method: str
+    prompt_version: str
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    chunks: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Greedy decoding by default (the paper's); the budget scales with the input's length."""
+
+    max_new_tokens: int | None = None  # None: scaled to the input
+    max_new_tokens_cap: int = 512
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.95
+    num_return_sequences: int = 1
+
+    def budget(self, input_tokens: int) -> int:
+        if self.max_new_tokens:
+            return self.max_new_tokens
+        return min(self.max_new_tokens_cap, int(input_tokens * 1.5) + 32)
+
+
+def _default_demonstrations() -> Path | None:
+    from srllm.paths import ASSETS_DIR
+
+    path = ASSETS_DIR / "prompts" / "demonstrations.jsonl"
+    return path if path.is_file() else None
+
+
+class Rewriter:
+    """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        template: PromptTemplate | str = "debias",
+        shots: Sequence[Demonstration] = (),
+        settings: GenerationSettings | None = None,
+        chunk: bool = False,
+    ) -> None:
+        self.loaded = loaded
+        self.template = get_template(template) if isinstance(template, str) else template
+        self.shots = list(shots)
+        self.settings = settings or GenerationSettings()
+        self.chunk = chunk
+        self.context_length = _context_length(loaded)
+
+    @classmethod
+    def load(
+        cls,
+        model: str = DEFAULT_MODEL,
+        *,
+        adapter: str | Path | None = "auto",
+        k_shot: int = 0,
+        demonstrations: str | Path | None = None,
+        template: PromptTemplate | str = "debias",
+        settings: GenerationSettings | None = None,
+        chunk: bool = False,
+        seed: int = 0,
+    ) -> Rewriter:
+        """adapter: "auto" (the shipped default adapter when one exists), None, or a PEFT dir."""
+        from srllm.models import default_adapter_for, resolve
+
+        if adapter == "auto":
+            adapter = default_adapter_for(resolve(model).name) if k_shot == 0 else None
+        loaded = load_causal_lm(model, adapter=adapter)
+        shots: list[Demonstration] = []
+        if k_shot:
+            source = demonstrations or _default_demonstrations()
+            if source is None:
+                raise InputError("k-shot prompting needs a demonstrations file", field="demonstrations")
+            shots = select_shots(load_demonstrations(source), k_shot, seed=seed)
+        return cls(loaded, template=template, shots=shots, settings=settings, chunk=chunk)
+
+    @property
+    def method(self) -> str:
+        if self.loaded.adapter:
+            return self.loaded.method
+        return f"{len(self.shots)}-shot" if self.shots else "zero-shot"
+
+    @property
+    def prompt_version(self) -> str:
+        return self.template.version
+
+    def prompt(self, text: str) -> str:
+        return render_prompt(self.loaded.tokenizer, build_messages(text, template=self.template, shots=self.shots))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
+        """Rewrite each text; results keep the input order."""
+        units = self._units(texts)
+        flat = [unit for parts in units for unit in parts]
+        outputs = self.generate(flat, batch_size=batch_size, progress=progress)
+        results: list[RewriteResult] = []
+        cursor = 0
+        for text, parts in zip(texts, units, strict=False):
+            pieces = outputs[cursor: cursor + len(parts)]
+            cursor += len(parts)
+            results.append(RewriteResult(
+                text=text,
+                rewrite=" ".join(piece[0][0] for piece in pieces),
+                model=self.loaded.name,
+                adapter=self.loaded.adapter,
+                method=self.method,
+                prompt_version=self.prompt_version,
+                prompt_tokens=sum(piece[1] for piece in pieces),
+                generated_tokens=sum(piece[2] for piece in pieces),
+                chunks=len(parts),
+            ))
+        return results
+
+    def _units(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text as one unit, or as sentence chunks when it would not fit the context."""
+        overhead = self.count_tokens(self.prompt(""))
+        limit = self.context_length - overhead
+        units: list[list[str]] = []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError("the text is empty", line=index + 1, field="text")
+            tokens = self.count_tokens(text)
+            if tokens + self.settings.budget(tokens) <= limit:
+                units.append([text])
+            elif self.chunk:
+                chunk_budget = max(16, int((limit - 32) / 2.5))
+                units.append(chunk_text(text, chunk_budget, self.count_tokens))
+            else:
+                raise InputError(
+                    f"the text has {tokens} tokens; with the prompt and the answer it does not fit the "
+                    f"model's context of {self.context_length} tokens. Use --chunk to rewrite it "
+                    "sentence by sentence, or split it.",
+                    line=index + 1, field="text",
+                )
+        return units
+
+    def generate(
+        self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False
+    ) -> list[tuple[list[str], int, int]]:
+        """Per text: (cleaned candidates, prompt tokens, generated tokens). Sorted by length to cut padding."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: list[tuple[list[str], int, int] | None] = [None] * len(texts)
+        with _progress(len(texts), progress) as advance:
+            for start in range(0, len(order), batch_size):
+                batch = order[start: start + batch_size]
+                for index, result in zip(batch, self._generate_batch([texts[i] for i in batch]), strict=False):
+                    results[index] = result
+                advance(len(batch))
+        return [result for result in results if result is not None]
+
+    def _generate_batch(self, texts: list[str]) -> list[tuple[list[str], int, int]]:
+        import torch
+
+        tokenizer, model = self.loaded.tokenizer, self.loaded.model
+        encoded = tokenizer([self.prompt(text) for text in texts], return_tensors="pt",
+                            padding=True, add_special_tokens=False)
+        longest_input = max(self.count_tokens(text) for text in texts)
+        n = self.settings.num_return_sequences
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.settings.budget(longest_input),
+            "do_sample": self.settings.do_sample,
+            "num_return_sequences": n,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+        if self.settings.do_sample:
+            kwargs.update(temperature=self.settings.temperature, top_p=self.settings.top_p)
+        else:
+            # Unset sampling knobs the model's generation_config may carry, to keep greedy quiet.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = model.generate(**encoded, **kwargs)
+        prompt_len = encoded["input_ids"].shape[1]
+        new_tokens = output[:, prompt_len:]
+        decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        eos = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        results = []
+        for row in range(len(texts)):
+            candidates = [clean_response(decoded[row * n + j]) for j in range(n)]
+            generated = sum(_generated_length(new_tokens[row * n + j].tolist(), eos) for j in range(n))
+            prompt_tokens = int(encoded["attention_mask"][row].sum())
+            results.append((candidates, prompt_tokens, generated))
+        return results
+
+
+def _generated_length(tokens: list[int], stop: set[int | None]) -> int:
+    for position, token in enumerate(tokens):
+        if token in stop:
+            return position + 1
+    return len(tokens)
+
+
+def _context_length(loaded: LoadedModel) -> int:
+    config = loaded.model.config
+    length = getattr(config, "max_position_embeddings", None) or 2048
+    return int(min(length, getattr(loaded.tokenizer, "model_max_length", length) or length))
+
+
+class _progress:
+    """A rich progress bar (rows/s, ETA) that is a no-op when disabled."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from srllm.progress import row_progress
+
+        self._bar = row_progress("rewriting")
+        self._bar.start()
+        task = self._bar.add_task("rewriting", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.stop()
+
+

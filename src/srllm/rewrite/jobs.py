@@ -1,0 +1,175 @@
+"""Resumable file jobs: rewrite every row of a file, never lose or duplicate a row.
+
+Results are appended (fsync'd per batch) to `<output>.partial.jsonl`; the output file itself
+is written once, atomically, when every row is done. A run killed at any point (Ctrl-C,
+kill -9) continues with `resume=True`, rewriting only the rows missing from the partial file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srllm.errors import InputError
+from srllm.rewrite.inputs import InputRow, RowError, read_rows
+
+OUTPUT_FORMATS = ("jsonl", "csv")
+RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
+
+
+@dataclass
+class JobReport:
+    output: Path
+    rows_total: int
+    rows_done_before: int
+    rows_rewritten: int
+    errors: list[RowError] = field(default_factory=list)
+    errors_path: Path | None = None
+
+
+def partial_path(output: Path) -> Path:
+    return output.with_name(output.name + ".partial.jsonl")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _output_format(output: Path) -> str:
+    fmt = output.suffix.lstrip(".").lower()
+    fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"the output must end in .jsonl or .csv, not .{fmt}", path=str(output))
+    return fmt
+
+
+def _load_partial(path: Path, input_hash: str, input_path: Path) -> dict[int, dict[str, Any]]:
+    """Rows already done; a torn last line from a kill is cut off."""
+    done: dict[int, dict[str, Any]] = {}
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            handle.truncate(keep)
+    lines = data[:keep].decode("utf-8").splitlines()
+    if not lines:
+        return done
+    header = json.loads(lines[0]).get("_srllm_job", {})
+    if header.get("input_sha256") != input_hash:
+        raise InputError(
+            f"the interrupted run in {path} was made from a different version of the input; "
+            "use --overwrite to start over", path=str(input_path),
+        )
+    for raw in lines[1:]:
+        record = json.loads(raw)
+        done[int(record["_row"])] = record
+    return done
+
+
+def _append(handle: Any, records: Sequence[dict[str, Any]]) -> None:
+    handle.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if fmt == "jsonl":
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            else:
+                columns = list(dict.fromkeys(key for row in rows for key in row))
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _result_row(row: InputRow, result: Any, id_field: str | None) -> dict[str, Any]:
+    out = dict(row.fields)
+    out.setdefault(id_field or "id", row.id)
+    out.update({name: getattr(result, name) for name in RESULT_FIELDS})
+    return out
+
+
+def run_file_job(
+    rewrite: Callable[[list[str]], list[Any]],
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    fmt: str | None = None,
+    text_field: str = "text",
+    id_field: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    skip_invalid: bool = False,
+    errors_path: str | Path | None = None,
+    batch_rows: int = 32,
+    on_progress: Callable[[int], None] | None = None,
+) -> JobReport:
+    """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS)."""
+    input_path, output = Path(input_path), Path(output_path)
+    if output.resolve() == input_path.resolve():
+        raise InputError("the output must not be the input file (the input is never modified)", path=str(output))
+    out_fmt = _output_format(output)
+    partial = partial_path(output)
+    if overwrite:
+        partial.unlink(missing_ok=True)
+    elif partial.exists() and not resume:
+        raise InputError(f"an interrupted run left {partial}; pass --resume to continue it or --overwrite "
+                         "to start over", path=str(output))
+    elif output.exists() and not resume:
+        raise InputError("already exists; pass --overwrite to replace it", path=str(output))
+
+    rows, errors = read_rows(input_path, fmt=fmt, text_field=text_field, id_field=id_field)
+    if errors and not skip_invalid:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
+            if len(errors) > 1 else " (--skip-invalid skips bad rows and reports them)"
+        raise InputError(first.message + more, path=first.path, line=first.line, field=first.field)
+    report = JobReport(output=output, rows_total=len(rows), rows_done_before=0, rows_rewritten=0, errors=errors)
+    if errors:
+        report.errors_path = Path(errors_path) if errors_path else output.with_name(output.name + ".errors.jsonl")
+        write_atomic(report.errors_path, [error.to_dict() for error in errors], "jsonl")
+    if resume and output.exists() and not partial.exists():
+        report.rows_done_before = report.rows_total
+        return report  # finished earlier; nothing to do
+
+    input_hash = file_sha256(input_path)
+    done = _load_partial(partial, input_hash, input_path) if partial.exists() else {}
+    report.rows_done_before = len(done)
+    if on_progress and done:
+        on_progress(len(done))
+    pending = [row for row in rows if row.index not in done]
+    with open(partial, "a", encoding="utf-8") as handle:
+        if not done and handle.tell() == 0:
+            _append(handle, [{"_srllm_job": {"input": str(input_path), "input_sha256": input_hash}}])
+        for start in range(0, len(pending), batch_rows):
+            batch = pending[start: start + batch_rows]
+            results = rewrite([row.text for row in batch])
+            records = [{"_row": row.index, **_result_row(row, result, id_field)}
+                       for row, result in zip(batch, results, strict=False)]
+            _append(handle, records)
+            for record in records:
+                done[record["_row"]] = record
+            report.rows_rewritten += len(batch)
+            if on_progress:
+                on_progress(len(batch))
+    final = [{k: v for k, v in done[row.index].items() if k != "_row"} for row in rows]
+    write_atomic(output, final, out_fmt)
+    partial.unlink(missing_ok=True)
+    return report
