@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from srllm.cli import models, rewrite
+from srllm.cli import data, models, rewrite
 
 app = typer.Typer(
     name="srllm",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command("rewrite")(rewrite.rewrite)
 app.add_typer(models.app, name="models")
+app.add_typer(data.app, name="data")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""Write CMD records (JSONL, CSV or Parquet, by extension), atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from srllm.data.schema import LABEL_NAMES, CMDRecord
+from srllm.errors import InputError
+
+FLAT_COLUMNS = ("id", "text", *LABEL_NAMES, "target_groups", "biased_words", "safe_variation",
+                "source", "aspect", "rationale", "annotator", "meta")
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Any:
+    """Write to a temp file beside `path`, then os.replace: readers never see half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
+            yield handle
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def flat_row(record: CMDRecord) -> dict[str, Any]:
+    """One flat row: labels as columns, lists and meta as JSON strings (for CSV)."""
+    row: dict[str, Any] = {"id": record.id, "text": record.text}
+    row.update({name: getattr(record.labels, name) for name in LABEL_NAMES})
+    row["target_groups"] = json.dumps(record.target_groups, ensure_ascii=False)
+    row["biased_words"] = json.dumps(record.biased_words, ensure_ascii=False)
+    for name in ("safe_variation", "source", "aspect", "rationale", "annotator"):
+        row[name] = getattr(record, name)
+    row["meta"] = json.dumps(record.meta, ensure_ascii=False, default=str) if record.meta else None
+    return row
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Atomically write plain dicts as JSON Lines (used for examples, reports, error files)."""
+    count = 0
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            count += 1
+    return count
+
+
+def _write_jsonl(records: Sequence[CMDRecord], path: Path) -> None:
+    write_jsonl((r.model_dump(exclude_none=True, exclude_defaults=False) for r in records), path)
+
+
+def _write_csv(records: Sequence[CMDRecord], path: Path) -> None:
+    with atomic_open(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(FLAT_COLUMNS))
+        writer.writeheader()
+        for record in records:
+            writer.writerow(flat_row(record))
+
+
+def _write_parquet(records: Sequence[CMDRecord], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for record in records:
+        row = flat_row(record)
+        row["target_groups"], row["biased_words"] = record.target_groups, record.biased_words
+        rows.append(row)
+    schema = pa.schema([(name, pa.list_(pa.string()) if name in ("target_groups", "biased_words")
+                         else pa.string()) for name in FLAT_COLUMNS])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with atomic_open(path, "wb") as handle:
+        pq.write_table(table, handle)
+
+
+_WRITERS: dict[str, Callable[[Sequence[CMDRecord], Path], None]] = {
+    ".jsonl": _write_jsonl, ".ndjson": _write_jsonl, ".csv": _write_csv,
+    ".parquet": _write_parquet, ".pq": _write_parquet,
+}
+
+
+def write_records(records: Sequence[CMDRecord], path: str | Path) -> Path:
+    """Write records in the format named by the extension (.jsonl, .csv, .parquet), atomically."""
+    target = Path(path)
+    writer = _WRITERS.get(target.suffix.lower())
+    if writer is None:
+        raise InputError(f"cannot write '{target.suffix}'; use .jsonl, .csv or .parquet", path=str(target))
+    writer(records, target)
+    return target
