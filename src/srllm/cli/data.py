@@ -261,3 +261,8 @@ def agreement(
     for r in results:
         table.add_row(r.label, f"{r.kappa:.3f}", r.band, str(r.items), str(r.raters), str(r.skipped))
     console.print(table)
+
+
+from srllm.cli.build_train import build_train  # noqa: E402
+
+app.command("build-train")(build_train)

@@ -1,0 +1,348 @@
+"""Evaluation texts must not be in training: exact (normalized) and near-duplicate matching.
+
+A training text leaks an evaluation text when, after `normalize_text` (case, punctuation and
+spacing ignored), they are equal (`exact`), when half of the shorter one's word 8-grams occur in
+the other (`ngram`: one contains most of the other, e.g. a sentence pasted into a longer
+comment), when their word sets overlap with Jaccard >= 0.7 (`jaccard`: words reordered or a few
+swapped), or when their characters are 90% the same (`fuzzy`: rapidfuzz's ratio; contractions and
+synonyms for a few words). Jaccard and fuzzy need 10 words: shorter sentences that differ in one
+word are usually different sentences. Candidates come from an inverted index of word 3-grams, so a check of thousands of
+training texts against tens of thousands of evaluation texts takes seconds, without MinHash.
+
+Evaluation sources are a registry of small readers; a source whose file is absent is skipped
+and reported as such, never silently passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from srllm.data.schema import CMDRecord, normalize_text
+from srllm.errors import InputError, SrllmError
+
+
+@dataclass(frozen=True)
+class EvalText:
+    source: str
+    ref: str  # where it is in its source (id, item or line), for the report
+    text: str
+    # Held-out texts nobody may read (devcases): the report names them but never prints them.
+    redact: bool = False
+
+
+@dataclass(frozen=True)
+class LeakageThresholds:
+    ngram: int = 8
+    containment: float = 0.5
+    jaccard: float = 0.7
+    fuzzy: float = 0.9  # character-level similarity (rapidfuzz ratio) of the normalized texts
+    min_words: int = 6  # below this only exact matches count (short texts collide by chance)
+    # One swapped word in a short sentence makes a different sentence ("no problem with you/them"), so
+    # jaccard and fuzzy need this many words, counted after normalization (which splits "don t").
+    jaccard_min_words: int = 10
+    candidates: int = 40  # best-sharing candidates scored per training text
+    common_shingle: int = 400  # 3-grams in more evaluation texts than this carry no signal
+
+
+@dataclass(frozen=True)
+class LeakMatch:
+    train_id: str
+    train_field: str  # "text" or "safe_variation"
+    train_text: str
+    eval_source: str
+    eval_ref: str
+    eval_text: str | None  # None for redacted sources
+    method: str  # "exact", "ngram", "jaccard" or "fuzzy"
+    score: float
+
+    def __str__(self) -> str:
+        shown = "(held-out text not shown)" if self.eval_text is None else repr(_snippet(self.eval_text))
+        return (f"{self.train_id} {self.train_field} {_snippet(self.train_text)!r} ~ {self.eval_source} "
+                f"{self.eval_ref} {shown} [{self.method} {self.score:.2f}]")
+
+
+def _snippet(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _grams(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _shingles(words: Sequence[str]) -> set[int]:
+    # Hashed 3-grams (1- or 2-grams for very short texts) keep the index small.
+    n = min(3, len(words))
+    return {hash(gram) for gram in _grams(words, n)} if words else set()
+
+
+class LeakageIndex:
+    """Evaluation texts indexed for exact and near-duplicate lookup."""
+
+    def __init__(self, texts: Iterable[EvalText], thresholds: LeakageThresholds | None = None) -> None:
+        self.thresholds = thresholds or LeakageThresholds()
+        self.texts: list[EvalText] = []
+        self._words: list[list[str]] = []
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._postings: dict[int, list[int]] = defaultdict(list)
+        self._ngrams: dict[int, set[tuple[str, ...]]] = {}
+        for item in texts:
+            self.add(item)
+
+    def add(self, item: EvalText) -> None:
+        key = normalize_text(item.text)
+        if not key:
+            return
+        index = len(self.texts)
+        self.texts.append(item)
+        words = key.split()
+        self._words.append(words)
+        self._exact[key].append(index)
+        if len(words) >= self.thresholds.min_words:
+            for shingle in _shingles(words):
+                self._postings[shingle].append(index)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def _eval_grams(self, index: int) -> set[tuple[str, ...]]:
+        if index not in self._ngrams:
+            self._ngrams[index] = _grams(self._words[index], self.thresholds.ngram)
+        return self._ngrams[index]
+
+    def query(self, text: str) -> list[tuple[EvalText, str, float]]:
+        """(evaluation text, method, score) for every evaluation text this text leaks."""
+        key = normalize_text(text)
+        if not key:
+            return []
+        hits = [(self.texts[i], "exact", 1.0) for i in self._exact.get(key, [])]
+        words = key.split()
+        t = self.thresholds
+        if len(words) < t.min_words:
+            return hits
+        shared: Counter[int] = Counter()
+        for shingle in _shingles(words):
+            posting = self._postings.get(shingle, ())
+            if len(posting) <= t.common_shingle:
+                shared.update(posting)
+        exact = set(self._exact.get(key, []))
+        grams, vocabulary = _grams(words, t.ngram), set(words)
+        for index, _ in shared.most_common(t.candidates):
+            if index in exact:
+                continue
+            method, score = self._score(index, words, grams, vocabulary)
+            if method:
+                hits.append((self.texts[index], method, score))
+        return hits
+
+    def _score(self, index: int, words: list[str], grams: set[tuple[str, ...]], vocabulary: set[str]
+               ) -> tuple[str | None, float]:
+        t = self.thresholds
+        other = self._eval_grams(index)
+        if grams and other:
+            containment = len(grams & other) / min(len(grams), len(other))
+            if containment >= t.containment:
+                return "ngram", containment
+        if min(len(words), len(self._words[index])) < t.jaccard_min_words:
+            return None, 0.0
+        other_vocabulary = set(self._words[index])
+        jaccard = len(vocabulary & other_vocabulary) / len(vocabulary | other_vocabulary)
+        if jaccard >= t.jaccard:
+            return "jaccard", jaccard
+        similarity = fuzz.ratio(" ".join(words), " ".join(self._words[index])) / 100
+        if similarity >= t.fuzzy:
+            return "fuzzy", similarity
+        return None, 0.0
+
+
+def find_leaks(records: Sequence[CMDRecord], index: LeakageIndex) -> list[LeakMatch]:
+    """Every (training record field, evaluation text) pair that matches; both text and rewrite are checked."""
+    matches = []
+    for record in records:
+        for name in ("text", "safe_variation"):
+            value = getattr(record, name)
+            if not value:
+                continue
+            for item, method, score in index.query(value):
+                matches.append(LeakMatch(record.id, name, value, item.source, item.ref,
+                                         None if item.redact else item.text, method, round(score, 3)))
+    return matches
+
+
+# ---- evaluation sources --------------------------------------------------------------------
+
+EvalReader = Callable[[Path], list[EvalText]]
+EVAL_READERS: dict[str, EvalReader] = {}
+
+
+def register_eval_reader(kind: str) -> Callable[[EvalReader], EvalReader]:
+    def add(reader: EvalReader) -> EvalReader:
+        EVAL_READERS[kind] = reader
+        return reader
+    return add
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg})", path=str(path), line=exc.lineno) from exc
+
+
+@register_eval_reader("cmd")
+def read_cmd_texts(path: Path) -> list[EvalText]:
+    """Texts and rewrites of CMD records (our own test split)."""
+    from srllm.data.readers import read_records
+
+    out = []
+    for record in read_records(path):
+        out.append(EvalText("", record.id, record.text))
+        if record.safe_variation:
+            out.append(EvalText("", f"{record.id}:safe_variation", record.safe_variation))
+    return out
+
+
+@register_eval_reader("devcases")
+def read_devcases_texts(path: Path) -> list[EvalText]:
+    """Only the `text` field of each line, redacted in reports: the held-out quality set is never read otherwise."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = json.loads(line).get("text")
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InputError("is not a JSON object", path=str(path), line=number) from exc
+        if isinstance(text, str) and text.strip():
+            out.append(EvalText("", f"line {number}", text, redact=True))
+    return out
+
+
+@register_eval_reader("stereoset")
+def read_stereoset_texts(path: Path) -> list[EvalText]:
+    """Contexts and sentences of StereoSet's official layout (dev.json: {"data": {"intrasentence": [...], ...}})."""
+    data = _load_json(path)
+    out = []
+    for task, items in (data.get("data", data) if isinstance(data, dict) else {}).items():
+        for item in items if isinstance(items, list) else []:
+            ref = f"{task}:{item.get('id', '?')}"
+            context = item.get("context") or ""
+            if context and "BLANK" not in context:
+                out.append(EvalText("", f"{ref}:context", context))
+            for sentence in item.get("sentences", []):
+                out.append(EvalText("", f"{ref}:{sentence.get('id', '?')}", sentence.get("sentence", "")))
+                if task == "intersentence" and context:
+                    out.append(EvalText("", f"{ref}:{sentence.get('id', '?')}:joined",
+                                        f"{context} {sentence.get('sentence', '')}"))
+    return out
+
+
+@register_eval_reader("toxigen")
+def read_toxigen_texts(path: Path) -> list[EvalText]:
+    """ToxiGen's annotated statements (a JSON list of {id, text, ...})."""
+    data = _load_json(path)
+    rows = data if isinstance(data, list) else data.get("data", [])
+    return [EvalText("", f"id {row.get('id', i)}", row["text"]) for i, row in enumerate(rows)
+            if isinstance(row, dict) and isinstance(row.get("text"), str)]
+
+
+@register_eval_reader("paradetox-eval")
+def read_paradetox_eval_texts(path: Path) -> list[EvalText]:
+    """The ParaDetox evaluation slice (toxic text and every reference paraphrase)."""
+    from srllm.data.mix import paradetox_eval_slice
+
+    out = []
+    for record in paradetox_eval_slice(path):
+        out.append(EvalText("", record.id, record.text))
+        for i, reference in enumerate([record.safe_variation, *record.meta.get("alternatives", [])]):
+            if reference:
+                out.append(EvalText("", f"{record.id}:ref{i + 1}", reference))
+    return out
+
+
+@dataclass
+class EvalSourceStatus:
+    name: str
+    kind: str
+    path: str
+    status: str  # "checked" or "skipped"
+    texts: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class LeakageReport:
+    sources: list[EvalSourceStatus] = field(default_factory=list)
+    matches: list[LeakMatch] = field(default_factory=list)
+    thresholds: LeakageThresholds = field(default_factory=LeakageThresholds)
+    records_checked: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.matches
+
+    def leaked_ids(self) -> set[str]:
+        return {m.train_id for m in self.matches}
+
+    def to_dict(self, max_matches: int | None = 200) -> dict[str, Any]:
+        by_source = Counter(m.eval_source for m in self.matches)
+        by_method = Counter(m.method for m in self.matches)
+        shown = self.matches if max_matches is None else self.matches[:max_matches]
+        return {
+            "passed": self.passed,
+            "records_checked": self.records_checked,
+            "method": "normalized exact match; word 8-gram containment; word-set Jaccard; character ratio (rapidfuzz) "
+                      "over a word 3-gram candidate index",
+            "thresholds": asdict(self.thresholds),
+            "sources": [asdict(s) for s in self.sources],
+            "skipped": [s.name for s in self.sources if s.status == "skipped"],
+            "matches": len(self.matches),
+            "leaked_records": len(self.leaked_ids()),
+            "matches_by_source": dict(by_source),
+            "matches_by_method": dict(by_method),
+            "examples": [asdict(m) for m in shown],
+        }
+
+
+class LeakageError(SrllmError):
+    """Evaluation text found in the training data."""
+
+    def __init__(self, report: LeakageReport, where: str | None = None) -> None:
+        self.report = report
+        first = "; ".join(str(m) for m in report.matches[:3])
+        more = f" (full report: {where})" if where else ""
+        super().__init__(f"{len(report.matches)} evaluation texts found in training ({len(report.leaked_ids())} "
+                         f"training records): {first}{more}. Remove those records from the sources, or build "
+                         "with --on-leak drop to drop them (recorded in the manifest)")
+
+
+def load_eval_texts(name: str, kind: str, path: str | Path) -> tuple[list[EvalText], EvalSourceStatus]:
+    if kind not in EVAL_READERS:
+        raise InputError(f"unknown evaluation source kind '{kind}'; use one of {', '.join(EVAL_READERS)}",
+                         field=f"eval.{name}.kind")
+    target = Path(path)
+    if not target.exists():
+        return [], EvalSourceStatus(name, kind, str(path), "skipped", 0, "file absent")
+    texts = [EvalText(name, t.ref, t.text, t.redact) for t in EVAL_READERS[kind](target)]
+    return texts, EvalSourceStatus(name, kind, str(path), "checked", len(texts))
+
+
+def check_leakage(records: Sequence[CMDRecord], eval_texts: Iterable[EvalText],
+                  sources: list[EvalSourceStatus] | None = None,
+                  thresholds: LeakageThresholds | None = None) -> LeakageReport:
+    """Match training records against evaluation texts; `passed` is False on any match."""
+    index = LeakageIndex(eval_texts, thresholds)
+    return LeakageReport(list(sources or []), find_leaks(records, index), index.thresholds, len(records))
+
+
+def text_sha256(text: str) -> str:
+    """The id of a text for files that list evaluation items without their words."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
