@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from srllm.cli import data, models, rewrite
+from srllm.cli import data, models, report, rewrite
+from srllm.cli import eval as eval_cli
 
 app = typer.Typer(
     name="srllm",
@@ -15,6 +16,8 @@ app = typer.Typer(
 app.command("rewrite")(rewrite.rewrite)
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
+app.add_typer(eval_cli.app, name="eval")
+app.command("report")(report.report)
 
 
 if __name__ == "__main__":
