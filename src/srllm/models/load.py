@@ -145,6 +145,11 @@ def apply_adapter(loaded: LoadedModel, adapter: str | Path, *, merge: bool = Tru
     model = PeftModel.from_pretrained(loaded.model, str(path))
     if merge and config.peft_type.value == "LORA" and not getattr(loaded.model, "is_loaded_in_4bit", False):
         model = model.merge_and_unload()
+    else:
+        # peft 0.21 + transformers 5 ignore a prefix at generate() time unless patched.
+        from srllm.models.peft_compat import fix_prefix_generation
+
+        model = fix_prefix_generation(model)
     model.eval()
     return LoadedModel(model=model, tokenizer=loaded.tokenizer, name=loaded.name,
                        adapter=str(path), method=str(config.peft_type.value).lower())
