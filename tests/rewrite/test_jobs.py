@@ -178,7 +178,7 @@ def test_cli_job_killed_with_sigkill_resumes(tmp_path: Path, tiny_model_dir: Pat
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "srllm.cli.main", "rewrite", "--input", str(src), "--output", str(out),
            "--model", str(tiny_model_dir), "--no-adapter", "--batch-size", "1", "--max-new-tokens", "24",
-           "--id-field", "id"]
+           "--id-field", "id", "--no-guard"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = partial_path(out)

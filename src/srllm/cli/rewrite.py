@@ -12,6 +12,7 @@ from srllm.cli.common import console, user_errors
 from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL
 from srllm.rewrite import GenerationSettings, Rewriter
+from srllm.rewrite.guard import GuardConfig, GuardedRewriter, load_rewriter
 
 
 @user_errors
@@ -36,6 +37,11 @@ def rewrite(
     skip_invalid: bool = typer.Option(False, help="Skip bad rows; report them in an errors file."),
     errors_file: Path | None = typer.Option(None, help="Where --skip-invalid reports bad rows."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON results instead of plain text."),
+    guard: bool = typer.Option(True, "--guard/--no-guard",
+                               help="Check each rewrite with the local scorers, retry, flag what fails."),
+    candidates: int | None = typer.Option(None, min=1, max=16,
+                                          help="Guard: candidates per failing input (greedy + sampled; default 2)."),
+    guard_config: Path | None = typer.Option(None, help="Guard thresholds as JSON (fields of GuardConfig)."),
 ) -> None:
     """Rewrite biased or toxic text into a safe version that keeps its facts."""
     if input is None and output is not None:
@@ -48,11 +54,15 @@ def rewrite(
         text = sys.stdin.read()
     adapter_choice = None if no_adapter else (adapter or "auto")
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
-    with console.status(f"loading {model}..."):
-        rewriter = Rewriter.load(model, adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
+    config = GuardConfig.from_file(guard_config) if guard_config else None
+    with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
+        rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates,
+                                 adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
                                  template=template, settings=settings, chunk=chunk)
     if input is None:
         result = rewriter.rewrite([text], batch_size=1)[0]
+        if getattr(result, "status", None) in ("flagged", "skipped"):
+            console.print(f"[yellow]{result.status}[/]: " + "; ".join(result.reasons), highlight=False)
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.rewrite)
         return
     _rewrite_file(rewriter, input, output, fmt=fmt, text_field=text_field, id_field=id_field,
@@ -60,7 +70,8 @@ def rewrite(
                   skip_invalid=skip_invalid, errors_file=errors_file)
 
 
-def _rewrite_file(rewriter: Rewriter, input: Path, output: Path, *, batch_size: int, **options) -> None:
+def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, batch_size: int,
+                  **options) -> None:
     from srllm.progress import row_progress
     from srllm.rewrite.inputs import read_rows
     from srllm.rewrite.jobs import run_file_job
@@ -76,5 +87,9 @@ def _rewrite_file(rewriter: Rewriter, input: Path, output: Path, *, batch_size: 
         )
     console.print(f"[green]done[/]: {report.rows_rewritten} rewritten, {report.rows_done_before} resumed, "
                   f"{report.rows_total} rows -> {report.output}")
+    if report.statuses:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items()))
+        console.print(f"guard: {counts}" + (" (flagged rows carry their reasons; review them)"
+                                            if report.statuses.get("flagged") else ""))
     if report.errors:
         console.print(f"[yellow]{len(report.errors)} bad rows skipped[/]; see {report.errors_path}")

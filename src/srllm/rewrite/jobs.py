@@ -22,6 +22,8 @@ from srllm.rewrite.inputs import InputRow, RowError, read_rows
 
 OUTPUT_FORMATS = ("jsonl", "csv")
 RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
+# Set by the guard (srllm.rewrite.guard): ok | unchanged | flagged | skipped, the scores and why.
+GUARD_FIELDS = ("status", "scores", "reasons")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class JobReport:
     rows_rewritten: int
     errors: list[RowError] = field(default_factory=list)
     errors_path: Path | None = None
+    statuses: dict[str, int] = field(default_factory=dict)  # guard status -> rows, this run
 
 
 def partial_path(output: Path) -> Path:
@@ -90,7 +93,7 @@ def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str) -> None:
                 columns = list(dict.fromkeys(key for row in rows for key in row))
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(_flat(row) for row in rows)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -99,10 +102,23 @@ def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str) -> None:
         raise
 
 
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV cell holds text: scores become JSON, reasons one '; '-joined line."""
+    out = dict(row)
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out[key] = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, list):
+            out[key] = "; ".join(str(item) for item in value)
+    return out
+
+
 def _result_row(row: InputRow, result: Any, id_field: str | None) -> dict[str, Any]:
     out = dict(row.fields)
     out.setdefault(id_field or "id", row.id)
     out.update({name: getattr(result, name) for name in RESULT_FIELDS})
+    # Guarded results carry these; a plain Rewriter's do not, and its rows stay as they were.
+    out.update({name: getattr(result, name) for name in GUARD_FIELDS if hasattr(result, name)})
     return out
 
 
@@ -121,7 +137,8 @@ def run_file_job(
     batch_rows: int = 32,
     on_progress: Callable[[int], None] | None = None,
 ) -> JobReport:
-    """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS)."""
+    """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS, and
+    GUARD_FIELDS when the rewriter is guarded)."""
     input_path, output = Path(input_path), Path(output_path)
     if output.resolve() == input_path.resolve():
         raise InputError("the output must not be the input file (the input is never modified)", path=str(output))
@@ -166,6 +183,8 @@ def run_file_job(
             _append(handle, records)
             for record in records:
                 done[record["_row"]] = record
+                if "status" in record:
+                    report.statuses[record["status"]] = report.statuses.get(record["status"], 0) + 1
             report.rows_rewritten += len(batch)
             if on_progress:
                 on_progress(len(batch))

@@ -1,0 +1,376 @@
+"""Rewrite quality of srllm's variants on the same inputs: zero-shot, 2-shot, adapter, adapter + guard.
+
+Three measurements per variant (docs/readme/quality.md explains each number):
+- the development cases (../shared/data/devcases/cases.jsonl), scored by ../shared/tools/score_cases.py
+  (pass rate per kind and overall);
+- a ParaDetox slice (the held-out 500 rows of srllm.data.mix.paradetox_eval_slice, else the file's
+  last 500; the first --paradetox-n of them): % toxic after the
+  rewrite, similarity to the input and to the human reference, and the joint score
+  J = mean over rows of (1 - toxic_flag) x similarity-to-input, beside two baselines from the same run:
+  the human references and "delete the toxic words";
+- srllm's CMD test split (data/cmd/test.jsonl, never trained on): % toxic, bias,
+  knowledge retention.
+
+Each variant runs as its own process (`run VARIANT`, resumable per variant: its JSON is the checkpoint),
+so the slow ones can run in the background; `report` merges what exists into
+benchmarks/results/quality.json and quality.md.
+
+    .venv/bin/python benchmarks/quality.py run zero-shot [--paradetox-n 100] [--cmd-n 50]
+    .venv/bin/python benchmarks/quality.py replay-guard zero-shot   # guard N=1 on saved greedy rewrites
+    .venv/bin/python benchmarks/quality.py report
+    .venv/bin/python benchmarks/quality.py all          # every variant, then the report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SRLLM_SHARED", ROOT.parent / "shared"))
+CASES = SHARED / "data" / "devcases" / "cases.jsonl"
+SCORE_CASES = SHARED / "tools" / "score_cases.py"
+PARADETOX = SHARED / "data" / "paradetox" / "paradetox.tsv"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = RESULTS / "quality"
+KINDS = ("biased", "toxic", "benign", "job", "injection")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "zero-shot": {"adapter": None, "shots": 0, "guard": False},
+    "2-shot": {"adapter": None, "shots": 2, "guard": False},
+    "zero-shot+guard": {"adapter": None, "shots": 0, "guard": True},
+    "adapter": {"adapter": "auto", "shots": 0, "guard": False},
+    "adapter+guard": {"adapter": "auto", "shots": 0, "guard": True},
+}
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def dev_cases(per_kind: int = 0) -> list[dict]:
+    """All development cases, or the first `per_kind` of each kind (file order) when CPU time is short."""
+    cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if per_kind:
+        cases = [c for kind in KINDS for c in [c for c in cases if c["kind"] == kind][:per_kind]]
+    return cases
+
+
+def paradetox_slice(n: int) -> tuple[list[dict], str]:
+    """The held-out ParaDetox rows (never trained on) as {"toxic", "reference"}; the first n of them."""
+    try:
+        from srllm.data.mix import paradetox_eval_slice
+
+        rows = [{"toxic": r.text, "reference": r.safe_variation} for r in paradetox_eval_slice(PARADETOX)]
+        source = f"srllm.data.mix.paradetox_eval_slice({PARADETOX.name})"
+    except ImportError:
+        import csv
+
+        with open(PARADETOX, encoding="utf-8", newline="") as handle:
+            table = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        rows = [{"toxic": r["toxic"], "reference": r["neutral1"]} for r in table[-500:]]
+        source = f"last 500 rows of {PARADETOX}"
+    return rows[:n], source
+
+
+def cmd_test(n: int) -> tuple[list[dict], str]:
+    """The seed CMD test split (data/cmd/test.jsonl, never trained on): unsafe texts only."""
+    from srllm.data.readers import read_records
+
+    path = ROOT / "data" / "cmd" / "test.jsonl"
+    if not path.is_file():
+        return [], f"no CMD test split at {path}"
+    test = [r for r in read_records(path) if r.labels.bias == "Yes" or r.labels.toxicity not in (None, "No")]
+    rows = [{"text": r.text, "reference": r.safe_variation, "biased_words": r.biased_words} for r in test]
+    return rows[:n], "data/cmd/test.jsonl, biased or toxic records"
+
+
+def demonstrations(k: int) -> list:
+    """k seeded demonstrations from the shipped file (drawn from the train split only)."""
+    from srllm.prompts import load_demonstrations, select_shots
+    from srllm.rewrite.engine import _default_demonstrations
+
+    return select_shots(load_demonstrations(_default_demonstrations()), k, seed=0)
+
+
+# -- one variant ----------------------------------------------------------------------------------
+def build(variant: str, candidates: int) -> Any:
+    from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
+    from srllm.rewrite import Rewriter
+    from srllm.rewrite.guard import GuardConfig, GuardedRewriter
+
+    spec = VARIANTS[variant]
+    adapter = default_adapter_for(DEFAULT_MODEL) if spec["adapter"] == "auto" else None
+    if spec["adapter"] == "auto" and adapter is None:
+        raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
+    shots = demonstrations(spec["shots"]) if spec["shots"] else []
+    rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter), shots=shots, chunk=True)
+    return GuardedRewriter(rewriter, GuardConfig(candidates=candidates)) if spec["guard"] else rewriter
+
+
+def rewrite_all(rewriter: Any, texts: list[str], batch_size: int) -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    results = rewriter.rewrite(texts, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    rows = [{"rewrite": r.rewrite, "status": getattr(r, "status", None), "reasons": getattr(r, "reasons", None),
+             "scores": getattr(r, "scores", None)} for r in results]
+    return rows, seconds
+
+
+def score_devcases(rows: list[dict], cases: list[dict], out_dir: Path) -> dict:
+    import tempfile
+
+    rewrites = out_dir / "devcases_rewrites.jsonl"
+    # The scorer reads the cases it is given; a subset goes to a temporary file, never into the repo.
+    cases_file = Path(tempfile.mkdtemp()) / "cases.jsonl"
+    cases_file.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    rewrites.write_text("".join(json.dumps({"id": c["id"], **r}, ensure_ascii=False) + "\n"
+                                for c, r in zip(cases, rows, strict=True)), encoding="utf-8")
+    scored = out_dir / "devcases_scores.json"
+    proc = subprocess.run([sys.executable, str(SCORE_CASES), str(cases_file), str(rewrites), "--json", str(scored)],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"score_cases.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(scored.read_text(encoding="utf-8"))
+
+
+def text_metrics(sources: list[str], outputs: list[str], references: list[str] | None) -> dict:
+    """% toxic (Jigsaw max label >= 0.5), similarity to input / reference, J = mean((1 - toxic) x sim)."""
+    from srllm.evaluate.scorers import get_scorer
+
+    safe = [o if o.strip() else " " for o in outputs]
+    toxic = [r["toxic_flag"] for r in get_scorer("toxicity", progress=False).score(safe)]
+    similarity = get_scorer("similarity", progress=False)
+    sim_in = [r["similarity"] for r in similarity.score_pairs(sources, safe)]
+    out = {"n": len(outputs), "toxic_pct": 100 * sum(toxic) / len(toxic),
+           "similarity_to_input": sum(sim_in) / len(sim_in),
+           "joint": sum((1 - t) * s for t, s in zip(toxic, sim_in, strict=True)) / len(toxic)}
+    if references is not None:
+        sim_ref = [r["similarity"] for r in similarity.score_pairs(references, safe)]
+        out["similarity_to_reference"] = sum(sim_ref) / len(sim_ref)
+    return out
+
+
+def cmd_metrics(rows: list[dict], outputs: list[str]) -> dict:
+    from srllm.evaluate.scorers import get_scorer
+
+    sources = [r["text"] for r in rows]
+    safe = [o if o.strip() else " " for o in outputs]
+    base = text_metrics(sources, outputs, [r["reference"] or r["text"] for r in rows])
+    bias = get_scorer("bias", progress=False).score(safe)
+    retention = get_scorer("retention", progress=False).score_pairs(sources, safe)
+    base.update(bias_mean=sum(r["bias"] for r in bias) / len(bias),
+                biased_pct=100 * sum(r["bias_flag"] for r in bias) / len(bias),
+                retention_mean=sum(r["retention"] for r in retention) / len(retention),
+                retained_pct=100 * sum(r["retained"] for r in retention) / len(retention))
+    return base
+
+
+def status_counts(rows: list[dict]) -> dict[str, int] | None:
+    if rows and rows[0]["status"] is None:
+        return None
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def run_variant(variant: str, args: argparse.Namespace) -> dict:
+    out_dir = WORK / variant
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rewriter = build(variant, args.candidates)
+    checkpoint = WORK / f"{variant}.json"
+    # Parts run separately (--skip-dev) are merged into the variant's earlier result.
+    result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
+    result.update({
+        "variant": variant, **VARIANTS[variant], "candidates": args.candidates if VARIANTS[variant]["guard"] else 1,
+        "model": rewriter.loaded.name, "adapter_path": rewriter.loaded.adapter, "method": rewriter.method,
+    })
+    if not args.skip_dev:
+        cases = dev_cases(args.dev_per_kind)
+        dev_rows, dev_seconds = rewrite_all(rewriter, [c["text"] for c in cases], args.batch_size)
+        scored = score_devcases(dev_rows, cases, out_dir)
+        result["devcases"] = {"summary": _dev_summary(scored), "seconds": dev_seconds,
+                              "statuses": status_counts(dev_rows), "n": len(cases),
+                              "per_kind": args.dev_per_kind or "all"}
+        print(json.dumps({"variant": variant, "devcases": result["devcases"]["summary"]}), flush=True)
+        checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.paradetox_n:
+        rows, source = paradetox_slice(args.paradetox_n)
+        outputs, seconds = rewrite_all(rewriter, [r["toxic"] for r in rows], args.batch_size)
+        result["paradetox"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
+                               **text_metrics([r["toxic"] for r in rows], [o["rewrite"] for o in outputs],
+                                              [r["reference"] for r in rows])}
+        _write_jsonl(out_dir / "paradetox_rewrites.jsonl",
+                     [{**r, **o} for r, o in zip(rows, outputs, strict=True)])
+    if args.cmd_n:
+        rows, source = cmd_test(args.cmd_n)
+        if rows:
+            outputs, seconds = rewrite_all(rewriter, [r["text"] for r in rows], args.batch_size)
+            result["cmd_test"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
+                                  **cmd_metrics(rows, [o["rewrite"] for o in outputs])}
+        else:
+            result["cmd_test"] = {"skipped": source}
+    checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def replay_guard(variant: str, args: argparse.Namespace) -> dict:
+    """The guard with one candidate, applied to a no-guard variant's saved greedy dev-case rewrites.
+
+    With candidates=1 the guard generates nothing but the greedy rewrite, so its decisions
+    (benign -> unchanged, else the checked greedy rewrite, ok or flagged) follow from those
+    rewrites without running the model again: a cheap measurement of the gate and the checks.
+    """
+    from srllm.rewrite.guard import Guard, GuardConfig
+
+    saved = [json.loads(line) for line in (WORK / variant / "devcases_rewrites.jsonl").read_text().splitlines()]
+    by_id = {c["id"]: c for c in dev_cases()}
+    cases = [by_id[row["id"]] for row in saved]
+    guard = Guard(GuardConfig(candidates=1)).load()
+    texts = [c["text"] for c in cases]
+    start = time.perf_counter()
+    rows: list[dict] = []
+    for text, row, scores in zip(texts, saved, guard.harm_scores(texts), strict=True):
+        if guard.is_benign(scores):
+            rows.append({"rewrite": text, "status": "unchanged", "reasons": ["benign input"], "scores": scores})
+            continue
+        [[verdict]] = guard.check([text], [[row["rewrite"]]])
+        rows.append({"rewrite": verdict.text, "status": "ok" if verdict.passed else "flagged",
+                     "reasons": verdict.reasons, "scores": verdict.scores})
+    seconds = time.perf_counter() - start
+    name = f"{variant}+guard-n1-replay"
+    out_dir = WORK / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scored = score_devcases(rows, cases, out_dir)
+    result = {"variant": name, "replayed_from": variant, "guard": True, "candidates": 1,
+              "devcases": {"summary": _dev_summary(scored), "seconds": seconds, "statuses": status_counts(rows),
+                           "n": len(cases), "note": "guard seconds only (scoring); generation is the source's"}}
+    (WORK / f"{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(json.dumps({"variant": name, "devcases": result["devcases"]["summary"]}), flush=True)
+    return result
+
+
+def _dev_summary(scored: dict) -> dict:
+    """Pass rate per kind and overall, from score_cases.py's JSON."""
+    summary: dict[str, Any] = {"meaning": scored["similarity"]["method"]}
+    summary.update({kind: scored["per_kind"].get(kind, {}).get("rate") for kind in KINDS})
+    summary["overall"] = scored["overall"]["rate"]
+    summary["check_failures"] = scored["check_failures"]
+    return summary
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+# -- baselines and report -----------------------------------------------------------------------------
+def delete_toxic_words(text: str, scorer: Any) -> str:
+    """The 'delete' baseline: drop every word that profanity-check or Jigsaw flags on its own."""
+    words = text.split()
+    if not words:
+        return text
+    flags = scorer["profanity"].score(words)
+    tox = scorer["toxicity"].score(words)
+    kept = [w for w, p, t in zip(words, flags, tox, strict=True) if p["profanity_flag"] < 1 and t["toxic_flag"] < 1]
+    return " ".join(kept)
+
+
+def baselines(n: int) -> dict:
+    from srllm.evaluate.scorers import get_scorer
+
+    rows, source = paradetox_slice(n)
+    sources, refs = [r["toxic"] for r in rows], [r["reference"] for r in rows]
+    scorers = {name: get_scorer(name, progress=False) for name in ("profanity", "toxicity")}
+    deleted = [delete_toxic_words(t, scorers) for t in sources]
+    return {"source": source, "human reference": text_metrics(sources, refs, refs),
+            "delete toxic words": text_metrics(sources, deleted, refs),
+            "copy input": text_metrics(sources, sources, refs)}
+
+
+def report(args: argparse.Namespace) -> dict:
+    names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS)]
+    variants = {v: json.loads((WORK / f"{v}.json").read_text()) for v in names if (WORK / f"{v}.json").is_file()}
+    n = next((r["paradetox"]["n"] for r in variants.values() if "paradetox" in r), args.paradetox_n)
+    cached = WORK / f"paradetox_baselines_{n}.json"
+    if n and not cached.is_file():
+        cached.write_text(json.dumps(baselines(n), indent=2), encoding="utf-8")
+    result = {"variants": variants, "paradetox_baselines": json.loads(cached.read_text()) if n else None,
+              "goals": {"guard_overall": ">= 0.90", "guard_benign": ">= 0.95", "no_guard_overall": ">= 0.80",
+                        "paradetox_joint": "> delete baseline"}}
+    (RESULTS / "quality.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (RESULTS / "quality.md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+    return result
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def markdown(result: dict) -> str:
+    lines = ["## Development cases (pass rate, score_cases.py)", "",
+             "| variant | cases | " + " | ".join(KINDS) + " | overall | statuses | seconds |",
+             "|---" * (len(KINDS) + 5) + "|"]
+    for name, r in result["variants"].items():
+        if "devcases" not in r:
+            continue
+        s = r["devcases"]["summary"]
+        statuses = ", ".join(f"{k} {v}" for k, v in (r["devcases"]["statuses"] or {}).items()) or "–"
+        lines.append(f"| {name} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
+                     + f" | **{_pct(s.get('overall'))}** | {statuses} | {r['devcases']['seconds']:.0f} |")
+    lines += ["", "## ParaDetox held-out slice", "",
+              "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) |",
+              "|---|---|---|---|---|---|"]
+    rows = {name: r["paradetox"] for name, r in result["variants"].items() if "paradetox" in r}
+    for name, m in {**rows, **{k: v for k, v in (result["paradetox_baselines"] or {}).items()
+                               if isinstance(v, dict)}}.items():
+        lines.append(f"| {name} | {m['n']} | {m['toxic_pct']:.0f} | {m['similarity_to_input']:.3f} | "
+                     f"{m.get('similarity_to_reference', float('nan')):.3f} | {m['joint']:.3f} |")
+    lines += ["", "## CMD test split (seed data)", "",
+              "| variant | n | toxic % | bias (mean) | biased % | retention (mean) | retained % |",
+              "|---|---|---|---|---|---|---|"]
+    for name, r in result["variants"].items():
+        m = r.get("cmd_test")
+        if m and "n" in m:
+            lines.append(f"| {name} | {m['n']} | {m['toxic_pct']:.0f} | {m['bias_mean']:.3f} | {m['biased_pct']:.0f} | "
+                         f"{m['retention_mean']:.3f} | {m['retained_pct']:.0f} |")
+        elif m:
+            lines.append(f"| {name} | skipped: {m['skipped']} | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "replay-guard", "report", "all"])
+    parser.add_argument("variant", nargs="?", choices=list(VARIANTS))
+    parser.add_argument("--skip-dev", action="store_true", help="only the ParaDetox / CMD parts, merged in")
+    parser.add_argument("--dev-per-kind", type=int, default=0, help="first K cases of each kind (0: all 150)")
+    parser.add_argument("--paradetox-n", type=int, default=100)
+    parser.add_argument("--cmd-n", type=int, default=50)
+    parser.add_argument("--candidates", type=int, default=2, help="guard candidates (greedy + sampled retries)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.command == "run":
+        if not args.variant:
+            parser.error("run needs a VARIANT")
+        run_variant(args.variant, args)
+    elif args.command == "replay-guard":
+        replay_guard(args.variant or "zero-shot", args)
+    elif args.command == "all":
+        for variant in VARIANTS:
+            try:
+                run_variant(variant, args)
+            except SystemExit as exc:
+                print(f"skipped {variant}: {exc}", file=sys.stderr)
+        report(args)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()

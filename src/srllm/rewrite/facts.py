@@ -1,0 +1,184 @@
+"""Facts a rewrite must keep: numbers, names and places of the input.
+
+The SR-LLM paper asks a safe rewrite to keep "the original intent and facts" (arXiv 2404.01399,
+Section 2.2). In short social-media and job texts the checkable facts are numbers (amounts,
+dates, times, counts, scores) and proper names (people, organisations, places). We find them
+with rules rather than an NER model: the guard runs on every rewrite, and names in these texts
+are reliably marked by capitals. Words at the start of a sentence are capitalised by position,
+so they count as names only when the text also capitalises them mid-sentence; identity words
+("Muslims", "Asian") are capitalised but are often the stereotype itself, so they never count.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+FactKind = Literal["number", "name", "place"]
+
+# A number with its attached symbols: $1,200  2.3  7:40  6-0  22%  5K  3D  Q3  #4471  1980s
+_NUMBER = re.compile(r"(?<![\w.])[$£€#]?\d+(?:[.,:]\d+)*(?:[-–]\d+)?(?:%|[A-Za-z]{1,3}\b)?")
+_NUMBER_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
+    "thousand": "1000", "million": "1000000", "dozen": "12",
+}
+_ORDINAL_WORDS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5"}
+_WORD = re.compile(r"[A-Za-z][\w'’&-]*")
+_ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|Mt|No)\.\s*$")
+# "Zoe is only 24": a sentence-initial word before one of these verbs is someone's name.
+_NAME_VERBS = {"is", "was", "has", "had", "will", "wants", "uses", "wears", "just", "said", "needs", "ran"}
+# Words that join the parts of one name: "Bank of America", "St. Luke's", "Pierce & Lowe".
+_NAME_JOINERS = {"of", "de", "la", "van", "von", "&", "and", "the"}
+_PLACE_SUFFIXES = {"street", "st", "road", "rd", "avenue", "ave", "boulevard", "lane", "square", "park",
+                   "county", "city", "valley", "bay", "island", "river", "heights", "site", "station"}
+_PLACE_PREPOSITIONS = {"in", "at", "from", "to", "near", "across", "into", "on"}
+# Capitalised by English grammar, not because they name someone: the group a stereotype is
+# about (often the harm a rewrite should drop), titles, weekdays and months stay facts via numbers.
+_NOT_NAMES = frozenset("""
+i i'm i've i'd i'll mr mrs ms dr prof sir madam dear hey hi hello ok okay
+muslim muslims christian christians jewish jew jews catholic catholics hindu hindus sikh sikhs
+buddhist buddhists evangelical evangelicals mormon mormons atheist atheists islam islamic
+asian asians black blacks white whites latino latinos latina latinas hispanic hispanics arab arabs
+african africans american americans european europeans indian indians mexican mexicans chinese
+japanese korean koreans russian russians german germans french british english irish scottish
+italian italians nigerian nigerians somali somalis polish pakistani pakistanis filipino filipinos
+southerners northerners westerners easterners gen boomer boomers millennial millennials lgbt lgbtq
+republican republicans democrat democrats liberal liberals conservative conservatives
+karens
+""".split())
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*|[\"“‘'(]\s*)$")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact of a text: `key` is what is looked for in a rewrite (normalised)."""
+
+    text: str
+    kind: FactKind
+    key: str
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).replace("’", "'").lower()
+    return re.sub(r"\s+", " ", text)
+
+
+def _number_key(token: str) -> str:
+    """'$1,200' -> '1200', '7:40' -> '7:40', '22%' -> '22', '5K' -> '5k', '1980s' -> '1980'."""
+    value = token.lstrip("$£€#").replace(",", "").lower()
+    value = re.sub(r"(st|nd|rd|th|s|%)$", "", value) if re.search(r"\d(st|nd|rd|th|s|%)$", value) else value
+    return value.replace("–", "-")
+
+
+def _number_keys(text: str) -> set[str]:
+    """Every number of a text, as keys; number words count as their digits ("twelve" == "12")."""
+    keys = {_number_key(match.group()) for match in _NUMBER.finditer(text)}
+    for word in re.findall(r"[a-z]+", _normalise(text)):
+        if word in _NUMBER_WORDS:
+            keys.add(_NUMBER_WORDS[word])
+        if word in _ORDINAL_WORDS:
+            keys.add(_ORDINAL_WORDS[word])
+    # "6-0" keeps its parts too, so "6 to 0" still counts as the same score.
+    keys |= {part for key in list(keys) for part in re.split(r"[-:]", key) if part}
+    return keys
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def _is_capitalised(word: str) -> bool:
+    return word[0].isupper() and word.lower().strip(".'’") not in _NOT_NAMES
+
+
+def _name_spans(text: str) -> list[tuple[str, bool]]:
+    """Runs of capitalised words (joined by "of", "&"...), each with whether a sentence starts there."""
+    words = list(_WORD.finditer(text))
+    spans: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(words):
+        if not _is_capitalised(words[i].group()):
+            i += 1
+            continue
+        start = i
+        while i + 1 < len(words) and (
+            _is_capitalised(words[i + 1].group())
+            or (words[i + 1].group().lower() in _NAME_JOINERS and i + 2 < len(words)
+                and _is_capitalised(words[i + 2].group()) and words[i + 1].group() != "and")
+        ) and text[words[i].end(): words[i + 1].start()].strip() in ("", "&"):
+            i += 1
+        span = text[words[start].start(): words[i].end()].rstrip(".'’")
+        before = text[: words[start].start()]
+        at_start = bool(_SENTENCE_START.search(before)) and not _ABBREVIATION_END.search(before)
+        if at_start and start == i and i + 1 < len(words) and words[i + 1].group() in _NAME_VERBS \
+                and words[i].group().lower() not in _stopwords() and not words[i].group().endswith("s"):
+            at_start = False
+        spans.append((re.sub(r"['’]s$", "", span), at_start))
+        i += 1
+    return spans
+
+
+def _kind_of(text: str, span: str) -> FactKind:
+    last = span.split()[-1].lower().strip(".")
+    before = text[: text.find(span)].split()
+    if last in _PLACE_SUFFIXES or (before and before[-1].lower() in _PLACE_PREPOSITIONS):
+        return "place"
+    return "name"
+
+
+# Markup an injection wraps around its instruction ("[INST] ...", "###SYSTEM OVERRIDE###") and
+# shouted words ("APPROVED"): not facts of the text. Acronyms (CDC, ICU, HR) are up to 4 letters.
+_MARKUP = re.compile(r"\[[^\]\n]{0,40}\]|#{2,}[^#\n]{0,40}#{2,}|<[^>\n]{0,40}>")
+_SHOUTED = re.compile(r"\b[A-Z]{5,}\b")
+
+
+def extract_facts(text: str) -> list[Fact]:
+    """Numbers and proper names/places of a text, in order of appearance, without duplicates."""
+    text = _SHOUTED.sub(" ", _MARKUP.sub(". ", text))
+    facts: dict[str, Fact] = {}
+    for match in _NUMBER.finditer(text):
+        key = _number_key(match.group())
+        facts.setdefault(f"n:{key}", Fact(match.group(), "number", key))
+    spans = _name_spans(text)
+    mid_sentence = {word.lower() for span, at_start in spans if not at_start for word in span.split()}
+    for span, at_start in spans:
+        words = span.split()
+        if at_start:
+            # The first word is capitalised by position; it counts only when the text also
+            # capitalises it mid-sentence ("Kevin ... Kevin's"). The rest of the run is a name.
+            words = [word for word in words[:1] if word.lower() in mid_sentence] + words[1:]
+            if not words:
+                continue
+            span = " ".join(words)
+        for word in words:
+            if len(word) < 2 or word.lower() in _NAME_JOINERS:
+                continue
+            key = _normalise(word).strip(".")
+            facts.setdefault(f"w:{key}", Fact(word, _kind_of(text, span), key))
+    return list(facts.values())
+
+
+def fact_present(fact: Fact, rewrite: str, *, numbers: set[str] | None = None) -> bool:
+    """Whether the rewrite still carries the fact (names: as a word prefix, so "Maria's" counts)."""
+    if fact.kind == "number":
+        found = numbers if numbers is not None else _number_keys(rewrite)
+        # A score or time written another way ("6 to 0") keeps all its parts.
+        return fact.key in found or all(part in found for part in re.split(r"[-:]", fact.key) if part)
+    return re.search(r"(?<!\w)" + re.escape(fact.key), _normalise(rewrite)) is not None
+
+
+def missing_facts(source: str, rewrite: str, *, exclude: Iterable[str] = ()) -> list[Fact]:
+    """Facts of `source` absent from `rewrite`; facts whose key is in `exclude` (the harm) don't count."""
+    excluded = {_normalise(word) for word in exclude}
+    numbers = _number_keys(rewrite)
+    return [fact for fact in extract_facts(source)
+            if fact.key not in excluded and not fact_present(fact, rewrite, numbers=numbers)]
