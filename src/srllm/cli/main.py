@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from srllm.cli import data, models, report, rewrite
+from srllm.cli import data, models, report, rewrite, serve, train
 from srllm.cli import eval as eval_cli
 
 app = typer.Typer(
@@ -16,8 +16,12 @@ app = typer.Typer(
 app.command("rewrite")(rewrite.rewrite)
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
+app.command("train")(train.train_command)
+app.command("merge")(train.merge_command)
 app.add_typer(eval_cli.app, name="eval")
 app.command("report")(report.report)
+app.command("serve")(serve.serve)
+app.add_typer(serve.keys_app, name="keys")
 
 
 if __name__ == "__main__":

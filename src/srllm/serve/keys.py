@@ -1,0 +1,127 @@
+"""API keys: only salted argon2 hashes are stored, looked up by a public key id.
+
+A key reads `srk_<id>_<secret>`. The id finds the row; the secret is checked with argon2 (constant
+time). An unknown id is checked against a dummy hash so a wrong key and an unknown key take the
+same time and get the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from srllm.errors import InputError
+
+PREFIX = "srk_"
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("srllm-dummy-secret")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created REAL NOT NULL,
+    revoked REAL
+)
+"""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    name: str
+    created: float
+    revoked: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+
+class KeyStore:
+    """The keys file (SQLite). `srllm keys` writes it; the server reads it on every request."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # Verified tokens, by their SHA-256, so argon2 runs once per key, not once per request.
+        self._verified: dict[str, str] = {}
+        with self._connect() as db:
+            db.execute(_SCHEMA)
+        self.path.chmod(0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def create(self, name: str) -> tuple[str, KeyInfo]:
+        """A new key: the full token is returned once and never stored."""
+        if not name.strip():
+            raise InputError("give the key a name (who or what uses it)", field="name")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        info = KeyInfo(key_id=key_id, name=name.strip(), created=time.time(), revoked=None)
+        with self._connect() as db:
+            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
+                       (key_id, info.name, _HASHER.hash(secret), info.created))
+        return f"{PREFIX}{key_id}_{secret}", info
+
+    def list(self) -> list[KeyInfo]:
+        with self._connect() as db:
+            rows = db.execute("SELECT key_id, name, created, revoked FROM api_keys ORDER BY created").fetchall()
+        return [KeyInfo(*row) for row in rows]
+
+    def revoke(self, key_id: str) -> KeyInfo:
+        key_id = key_id.removeprefix(PREFIX).split("_", 1)[0]
+        with self._connect() as db:
+            updated = db.execute("UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL",
+                                 (time.time(), key_id)).rowcount
+            row = db.execute("SELECT key_id, name, created, revoked FROM api_keys WHERE key_id = ?",
+                             (key_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no key with id {key_id!r}; `srllm keys list` shows the ids", field="key_id")
+        if not updated:
+            raise InputError(f"key {key_id!r} was already revoked", field="key_id")
+        return KeyInfo(*row)
+
+    def count_active(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM api_keys WHERE revoked IS NULL").fetchone()[0])
+
+    def verify(self, token: str | None) -> str | None:
+        """The key id when `token` is a valid, unrevoked key; else None (no reason given)."""
+        if not token:
+            return None
+        key_id, secret = _split(token)
+        with self._connect() as db:
+            row = db.execute("SELECT secret_hash, revoked FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if row is not None and row[1] is None and self._verified.get(digest) == key_id:
+            return key_id
+        stored = row[0] if row is not None else _DUMMY_HASH
+        try:
+            ok = _HASHER.verify(stored, secret)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or row is None or row[1] is not None:
+            return None
+        with self._lock:
+            self._verified[digest] = key_id
+        return key_id
+
+
+def _split(token: str) -> tuple[str, str]:
+    body = token.removeprefix(PREFIX)
+    key_id, _, secret = body.partition("_")
+    return key_id, secret

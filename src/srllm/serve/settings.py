@@ -1,0 +1,88 @@
+"""One settings object per server: defaults live here and are printed at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from srllm.errors import SrllmError
+from srllm.models import DEFAULT_MODEL
+
+
+class ServeSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str = DEFAULT_MODEL
+    adapter: str | None = "auto"  # "auto" = the shipped adapter; None = raw base model; or a PEFT dir
+    backend: str = "transformers"  # transformers | openai | llama-cpp
+    base_url: str | None = None  # the OpenAI-compatible server for --backend openai
+    remote_model: str | None = None  # the model name sent to that server (default: --model)
+    template: str = "debias"
+    guard: bool = True  # transformers backend: verify each rewrite, retry, flag (srllm.rewrite.guard)
+    max_new_tokens: int | None = None  # None: scaled to each input (GenerationSettings)
+
+    # Dynamic batching: texts from concurrent requests run together in one generation.
+    max_batch_size: int = Field(16, ge=1)
+    max_wait_ms: float = Field(20.0, ge=0)
+
+    # Security and limits.
+    require_key: bool = False
+    insecure_no_auth: bool = False
+    keys_path: Path | None = None  # default: <cache>/serve/keys.sqlite
+    rate_limit_per_minute: float = Field(120.0, ge=0)  # per key (per client address without auth); 0 = off
+    rate_limit_burst: int = Field(30, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_upload_bytes: int = Field(20_000_000, ge=1024)
+    max_texts: int = Field(64, ge=1)
+    max_chars: int = Field(4000, ge=1)
+    max_job_rows: int = Field(100_000, ge=1)
+    max_chat_tokens: int = Field(1024, ge=1)  # the most max_tokens /v1/chat/completions accepts
+    request_timeout_s: float = Field(120.0, gt=0)
+    log_texts: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Scores: the local scorers /v1/score may run, and the ones a rewrite gets when asked.
+    scorers: list[str] = Field(default_factory=lambda: ["toxicity", "bias", "similarity", "retention"])
+    rewrite_scorers: list[str] = Field(default_factory=lambda: ["toxicity", "bias", "similarity"])
+
+    # Batch jobs over HTTP.
+    jobs_db: Path | None = None  # default: <cache>/serve/jobs.sqlite
+    job_chunk_rows: int = Field(16, ge=1)
+
+    def auth_required(self) -> bool:
+        return not self.insecure_no_auth and (self.require_key or not is_loopback(self.host))
+
+    def check(self) -> None:
+        if self.backend == "openai" and not self.base_url:
+            raise SrllmError("--backend openai needs --base-url (e.g. http://127.0.0.1:8001/v1)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def serve_dir() -> Path:
+    from srllm.paths import cache_dir
+
+    path = cache_dir() / "serve"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_keys_path() -> Path:
+    return serve_dir() / "keys.sqlite"
+
+
+def default_jobs_db() -> Path:
+    return serve_dir() / "jobs.sqlite"

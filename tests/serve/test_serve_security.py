@@ -1,0 +1,151 @@
+"""API keys, limits, rate limiting, timeouts and what the logs may say."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from srllm.errors import SrllmError
+from srllm.serve import create_app
+from srllm.serve.keys import KeyStore
+
+TEXT = {"texts": ["Immigrants are stealing our jobs."]}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_keys_are_required_on_a_public_address_unless_explicitly_disabled(make_settings):
+    assert make_settings(host="0.0.0.0").auth_required()
+    assert make_settings(host="10.1.2.3").auth_required()
+    assert not make_settings(host="0.0.0.0", insecure_no_auth=True).auth_required()
+    assert not make_settings(host="127.0.0.1").auth_required()
+    assert not make_settings(host="::1").auth_required()
+    assert make_settings(host="127.0.0.1", require_key=True).auth_required()
+
+
+def test_missing_wrong_and_revoked_keys_get_the_same_401(make_client, make_settings, tmp_path):
+    settings = make_settings(require_key=True)
+    store = KeyStore(settings.keys_path)
+    good, info = store.create("ci")
+    other, other_info = store.create("to revoke")
+    client = make_client(settings)
+    assert client.post("/v1/rewrite", json=TEXT, headers=_auth(good)).status_code == 200
+    assert client.post("/v1/rewrite", json=TEXT, headers=_auth(other)).status_code == 200
+    store.revoke(other_info.key_id)  # while the server runs, as `srllm keys revoke` would
+    wrong_secret = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    refused = [
+        client.post("/v1/rewrite", json=TEXT),
+        client.post("/v1/rewrite", json=TEXT, headers=_auth(wrong_secret)),
+        client.post("/v1/rewrite", json=TEXT, headers=_auth("srk_000000000000_nope")),
+        client.post("/v1/rewrite", json=TEXT, headers=_auth(other)),
+        client.post("/v1/rewrite", json=TEXT, headers={"Authorization": f"Basic {good}"}),
+    ]
+    assert [r.status_code for r in refused] == [401] * 5
+    messages = {r.json()["error"]["message"] for r in refused}
+    assert len(messages) == 1  # no hint whether the key exists, is wrong or was revoked
+    assert all(r.headers["www-authenticate"] == "Bearer" for r in refused)
+    assert client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_only_salted_hashes_are_stored(make_settings):
+    store = KeyStore(make_settings().keys_path)
+    token, info = store.create("someone")
+    secret = token.split("_", 2)[2]
+    raw = store.path.read_bytes() + b"".join(p.read_bytes() for p in store.path.parent.glob("keys.sqlite-*"))
+    assert secret.encode() not in raw
+    stored = sqlite3.connect(store.path).execute("SELECT secret_hash FROM api_keys").fetchone()[0]
+    assert stored.startswith("$argon2id$")
+    assert store.verify(token) == info.key_id and store.verify(token + "x") is None
+
+
+def test_keys_cli_create_list_revoke(tmp_path):
+    from srllm.cli.serve import keys_app
+
+    runner = CliRunner()
+    path = str(tmp_path / "keys.sqlite")
+    created = runner.invoke(keys_app, ["create", "my laptop", "--keys-file", path])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("srk_")
+    key_id = token.split("_")[1]
+    listed = runner.invoke(keys_app, ["list", "--keys-file", path])
+    assert key_id in listed.output and "my laptop" in listed.output and token not in listed.output
+    assert runner.invoke(keys_app, ["revoke", key_id, "--keys-file", path]).exit_code == 0
+    assert KeyStore(path).verify(token) is None
+    again = runner.invoke(keys_app, ["revoke", key_id, "--keys-file", path])
+    assert again.exit_code == 2 and "already revoked" in again.output
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path, monkeypatch):
+    from srllm.cli.serve import app
+
+    monkeypatch.setenv("SRLLM_CACHE", str(tmp_path))
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--keys-file", str(tmp_path / "k.sqlite")])
+    assert result.exit_code == 2
+    assert "requires API keys" in result.output and "srllm keys create" in result.output
+
+
+def test_too_many_texts_and_too_long_texts_name_the_field(make_client, make_settings):
+    client = make_client(make_settings(max_texts=3, max_chars=50))
+    many = client.post("/v1/rewrite", json={"texts": ["a"] * 4})
+    assert many.status_code == 422 and many.json()["error"]["field"] == "texts"
+    long = client.post("/v1/rewrite", json={"texts": ["ok", "x" * 51]})
+    assert long.status_code == 422 and long.json()["error"]["field"] == "texts[1]"
+    assert "50 characters" in long.json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_413_declared_or_streamed(make_client, make_settings):
+    client = make_client(make_settings(max_body_bytes=2048, max_chars=4000))
+    big = {"texts": ["y" * 3000]}
+    declared = client.post("/v1/rewrite", json=big)
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "body_too_large"
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        yield b'{"texts": ["'
+        for _ in range(10):
+            yield b"z" * 500
+        yield b'"]}'
+
+    streamed = client.post("/v1/rewrite", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_rate_limit_answers_429_with_retry_after(make_client, make_settings):
+    settings = make_settings(require_key=True, rate_limit_per_minute=6, rate_limit_burst=2)
+    store = KeyStore(settings.keys_path)
+    first, _ = store.create("a")
+    second, _ = store.create("b")
+    client = make_client(settings)
+    codes = [client.get("/v1/models", headers=_auth(first)).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = client.get("/v1/models", headers=_auth(first))
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert client.get("/v1/models", headers=_auth(second)).status_code == 200  # limits are per key
+    assert "srllm_rate_limited_total 2.0" in client.get("/metrics").text
+
+
+def test_a_slow_request_times_out_with_504(make_client, make_settings):
+    client = make_client(make_settings(request_timeout_s=0.001))
+    response = client.post("/v1/rewrite", json={"texts": ["a fairly long sentence to rewrite"] * 4})
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+
+
+def test_texts_stay_out_of_the_logs_unless_asked(make_client, make_settings, caplog):
+    secret = "Maria from accounting is pregnant again"
+    with caplog.at_level(logging.INFO, logger="srllm.serve"):
+        make_client(make_settings()).post("/v1/rewrite", json={"texts": [secret]})
+    assert secret not in caplog.text and "sha256=" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="srllm.serve"):
+        make_client(make_settings(log_texts=True)).post("/v1/rewrite", json={"texts": [secret]})
+    assert secret in caplog.text
+
+
+def test_openai_backend_needs_a_base_url(make_settings, tiny_rewriter):
+    with pytest.raises(SrllmError, match="base-url"):
+        create_app(make_settings(backend="openai"))
