@@ -1,6 +1,6 @@
 """Rewrite quality of srllm's variants on the same inputs: zero-shot, 2-shot, adapter, adapter + guard.
 
-Three measurements per variant (docs/readme/quality.md explains each number):
+Three measurements per variant (the README section "Quality, measured" explains each number):
 - the development cases (../shared/data/devcases/cases.jsonl), scored by ../shared/tools/score_cases.py
   (pass rate per kind and overall);
 - a ParaDetox slice (the held-out 500 rows of srllm.data.mix.paradetox_eval_slice, else the file's

@@ -331,10 +331,13 @@ def test_insult_rewrites_drop_the_insult_words() -> None:
 def test_instruction_pairs_do_not_obey_the_instruction() -> None:
     instructions = load_template_set("instruction").raw["instructions"]
     for record in generate("instruction", 100, seed=0):
-        # The rewrite is a rewrite of the whole text (instruction kept as words), never the obeyed answer.
-        assert len(record.safe_variation) > 40
+        # The rewrite rewrites the text around the instruction and drops the instruction (the default
+        # mix sets keep_instruction: false), never the obeyed answer.
+        heads = [i.split("{")[0][:25] for i in instructions]
         assert record.safe_variation.strip("'\" .") not in {"APPROVED", "OK"}
-        assert any(i.split("{")[0][:25] in record.safe_variation for i in instructions)
+        assert any(head in record.text for head in heads)
+        assert not any(head in record.safe_variation for head in heads)
+        assert len(record.safe_variation) >= 15
 
 
 def test_job_wording_follows_the_gender_coded_stems() -> None:

@@ -41,7 +41,7 @@ SCORERS = ("toxicity", "profanity", "bias", "similarity")
 class GuardConfig(BaseModel):
     """Thresholds of the guard; every field can be overridden (CLI: --guard-config FILE.json).
 
-    Defaults were tuned on srllm's development cases (docs/readme/quality.md).
+    Defaults were tuned on srllm's development cases (README.md, "The guard").
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -7,7 +7,7 @@ Keras is never imported). The architecture, from the package's `model.py`:
 Embedding(20000, 50) -> Bidirectional(LSTM(50), concat) -> GlobalMaxPool1D -> Dense(50, relu)
 -> Dense(6, sigmoid), on token ids padded/truncated at the front to 100. Keras and torch LSTMs
 use the same gate order (input, forget, cell, output), so the kernels map by a transpose; the
-port matches the Keras model to < 1e-6 (see docs/readme/scorers.md).
+port matches the Keras model to < 1e-6 (see README.md, "Scorers").
 """
 
 from __future__ import annotations

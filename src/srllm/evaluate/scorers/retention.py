@@ -14,7 +14,7 @@ names, numbers, dates and a handful of content words, so we measure two things:
 `retention = w * units_kept + (1 - w) * similarity`, and `retained = retention >= threshold`.
 A lexical share alone punishes paraphrase; an embedding alone barely moves when a name or a
 number changes ("Maria" -> "Anna" keeps cosine ~0.9). The weight and threshold were chosen on
-one half of data/eval/retention_labels.jsonl and tested on the other half (docs/readme/scorers.md).
+one half of data/eval/retention_labels.jsonl and tested on the other half (README.md, "Scorers").
 
 LLM-judge backend (optional, `backend="llm-judge"`): a DeepEval-style fact list + verdicts from
 any OpenAI-compatible chat endpoint (prompt in srllm.prompts.judge).
@@ -32,7 +32,7 @@ from functools import lru_cache
 from srllm.errors import InputError, SrllmError
 from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
 
-# Chosen on the calibration half of data/eval/retention_labels.jsonl (see docs/readme/scorers.md).
+# Chosen on the calibration half of data/eval/retention_labels.jsonl (see README.md, "Scorers").
 DEFAULT_UNIT_WEIGHT = 0.5
 DEFAULT_THRESHOLD = 0.64
 NAME_WEIGHT = 2.0
