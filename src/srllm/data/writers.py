@@ -27,6 +27,9 @@ def atomic_open(path: str | Path, mode: str = "w") -> Any:
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle
+            # On disk before the rename, so a crash cannot leave an empty file under the final name.
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,12 +11,12 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srllm.data.writers import atomic_open
 from srllm.errors import InputError
 from srllm.rewrite.inputs import InputRow, RowError, read_rows
 
@@ -83,23 +83,14 @@ def _append(handle: Any, records: Sequence[dict[str, Any]]) -> None:
 
 
 def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if fmt == "jsonl":
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            else:
-                columns = list(dict.fromkeys(key for row in rows for key in row))
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(_flat(row) for row in rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        if fmt == "jsonl":
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        else:
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(_flat(row) for row in rows)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
