@@ -20,6 +20,7 @@ from srllm.prompts import (
 )
 from srllm.rewrite.chunk import chunk_text
 from srllm.rewrite.clean import clean_response
+from srllm.rewrite.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 
 
 @dataclass
@@ -48,6 +49,8 @@ class GenerationSettings:
     temperature: float = 0.7
     top_p: float = 0.95
     num_return_sequences: int = 1
+    # Prefill the prompt head (system prompt, instruction, shots) once and share its KV cache.
+    prefix_cache: bool = True
 
     def budget(self, input_tokens: int) -> int:
         if self.max_new_tokens:
@@ -80,6 +83,8 @@ class Rewriter:
         self.settings = settings or GenerationSettings()
         self.chunk = chunk
         self.context_length = _context_length(loaded)
+        self._prefix = PrefixCache(loaded.model) if _can_share_prefix(loaded) else None
+        self._head_length: int | None = None
 
     @classmethod
     def load(
@@ -184,18 +189,47 @@ class Rewriter:
                 advance(len(batch))
         return [result for result in results if result is not None]
 
+    def head_length(self) -> int:
+        """Tokens every prompt of this rewriter starts with (system prompt, instruction, shots)."""
+        if self._head_length is None:
+            probes = [self._prompt_ids(probe) for probe in ("Alpha 1.", "zulu; 9")]
+            self._head_length = common_prefix_length(probes)
+        return self._head_length
+
+    def _prompt_ids(self, text: str) -> list[int]:
+        return self.loaded.tokenizer(self.prompt(text), add_special_tokens=False)["input_ids"]
+
+    def _encode(self, texts: list[str], repeats: int) -> tuple[dict[str, Any], int]:
+        """Model inputs for the batch (each row repeated `repeats` times) and the cached head length.
+
+        With the prefix cache the rows are [head][padding][tail] and a ready cache rides along;
+        without it they are plainly left-padded.
+        """
+        import torch
+
+        tokenizer = self.loaded.tokenizer
+        rows = [self._prompt_ids(text) for text in texts for _ in range(repeats)]
+        head = 0
+        if self._prefix is not None and self.settings.prefix_cache:
+            # Keep at least one token per row to prefill: generate needs a new input to start from.
+            head = max(0, min(self.head_length(), common_prefix_length(rows) - 1))
+        ids, mask = layout(rows, head, tokenizer.pad_token_id)
+        encoded: dict[str, Any] = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+        if head:
+            encoded[cache_kwarg()] = self._prefix.batch(rows[0][:head], len(rows))
+        return encoded, head
+
     def _generate_batch(self, texts: list[str]) -> list[tuple[list[str], int, int]]:
         import torch
 
         tokenizer, model = self.loaded.tokenizer, self.loaded.model
-        encoded = tokenizer([self.prompt(text) for text in texts], return_tensors="pt",
-                            padding=True, add_special_tokens=False)
-        longest_input = max(self.count_tokens(text) for text in texts)
         n = self.settings.num_return_sequences
+        # Rows are repeated here rather than by num_return_sequences, which would not expand a cache.
+        encoded, _ = self._encode(texts, n)
+        longest_input = max(self.count_tokens(text) for text in texts)
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.settings.budget(longest_input),
             "do_sample": self.settings.do_sample,
-            "num_return_sequences": n,
             "pad_token_id": tokenizer.pad_token_id,
         }
         if self.settings.do_sample:
@@ -213,9 +247,20 @@ class Rewriter:
         for row in range(len(texts)):
             candidates = [clean_response(decoded[row * n + j]) for j in range(n)]
             generated = sum(_generated_length(new_tokens[row * n + j].tolist(), eos) for j in range(n))
-            prompt_tokens = int(encoded["attention_mask"][row].sum())
+            prompt_tokens = int(encoded["attention_mask"][row * n].sum())
             results.append((candidates, prompt_tokens, generated))
         return results
+
+
+def _can_share_prefix(loaded: LoadedModel) -> bool:
+    """Decoder-only models with a KV cache; not prompt-learning adapters, which own the cache."""
+    model = loaded.model
+    if getattr(model.config, "is_encoder_decoder", False):
+        return False
+    peft_config = getattr(model, "peft_config", None)
+    if peft_config and any(getattr(c, "is_prompt_learning", False) for c in peft_config.values()):
+        return False
+    return hasattr(model, "generate")
 
 
 def _generated_length(tokens: list[int], stop: set[int | None]) -> int:
