@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from srllm.models import LoadedModel
+from srllm.models.prefix_cache import common_prefix_length, layout
 from srllm.rewrite import GenerationSettings, Rewriter
-from srllm.rewrite.prefix_cache import common_prefix_length, layout
 
 TEXTS = [
     "Women are too emotional to lead the team.",

@@ -9,6 +9,7 @@ from typing import Any
 
 from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
+from srllm.models.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.prompts import (
     Demonstration,
     PromptTemplate,
@@ -20,7 +21,6 @@ from srllm.prompts import (
 )
 from srllm.rewrite.chunk import chunk_text
 from srllm.rewrite.clean import clean_response
-from srllm.rewrite.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 
 
 @dataclass

@@ -131,6 +131,16 @@ def encode_causal(tokenizer: Any, example: Example, template: str, max_length: i
             "labels": [IGNORE_INDEX] * len(prompt_ids) + completion_ids, "length": len(input_ids)}
 
 
+def prompt_head_length(tokenizer: Any, template: str) -> int:
+    """Tokens every encoded training example starts with (system prompt, instruction, chat markers)."""
+    from srllm.models.prefix_cache import common_prefix_length
+
+    probes = [Example(id=f"probe-{i}", text=text, response="ok", where="probe")
+              for i, text in enumerate(("Alpha 1.", "zulu; 9"))]
+    rows = [encode_causal(tokenizer, probe, template, 10**6) for probe in probes]
+    return common_prefix_length([row["input_ids"] for row in rows if row is not None])
+
+
 def encode_seq2seq(tokenizer: Any, example: Example, template: str, max_length: int) -> dict[str, list[int]] | None:
     """Encoder-decoder baselines (T5/BART): the prompt is the encoder input, the rewrite the target."""
     from srllm.prompts import build_messages, render_prompt

@@ -13,7 +13,7 @@ from typing import Any
 
 from srllm.errors import SrllmError
 from srllm.train.config import TrainConfig
-from srllm.train.data import ExampleSet, load_examples, tokenize
+from srllm.train.data import ExampleSet, load_examples, prompt_head_length, tokenize
 from srllm.train.energy import EnergyMeter, energy_report
 from srllm.train.manifest import git_revision, library_versions, model_hash, write_manifest
 from srllm.train.methods import TrainingMethod, get_method
@@ -240,6 +240,8 @@ def train(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -
     packing = config.packing and method.packing and not seq2seq
     trainer, timer = _make_trainer(config, method, precision, model, tokenizer, train_ds, dev_ds, packing,
                                    out, callbacks)
+    if config.share_prompt_head and method.packing and not (packing or seq2seq or config.gradient_checkpointing):
+        trainer.shared_head = prompt_head_length(tokenizer, config.template)
 
     meter = EnergyMeter(config.measure_energy and trainer.is_world_process_zero())
     meter.start()
@@ -268,7 +270,8 @@ def train(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -
         "method": {"name": method.name, "options": options_dict(options),
                    "learning_rate": config.learning_rate or method.learning_rate,
                    "epochs": config.epochs or method.epochs, "packing": packing, "seq2seq": seq2seq,
-                   "saves": "adapter" if method.saves_adapter else "model"},
+                   "saves": "adapter" if method.saves_adapter else "model",
+                   "shared_prompt_head": {"tokens": trainer.shared_head, "batches": trainer.shared_head_batches}},
         "precision": vars(precision),
         "base_model": {"name": resolved.name, "path": resolved.path, "sha256": model_hash(resolved.path)},
         "init_adapter": config.init_adapter,

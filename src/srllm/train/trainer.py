@@ -23,6 +23,8 @@ class CompletionOnlyTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = True  # so Trainer counts num_items_in_batch for us
         self.train_tokens = 0  # non-padding tokens seen in training steps (this process)
+        self.shared_head = 0  # tokens every row starts with, run once per batch (0: off)
+        self.shared_head_batches = 0  # batches that took the shared-head path
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -46,7 +48,11 @@ class CompletionOnlyTrainer(Trainer):
         # Position i predicts token i+1: keep logits only at positions where some row has a label.
         targets = labels[:, 1:]
         keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
-        outputs = model(**inputs, logits_to_keep=keep)
+        head = self._head_for(inputs, keep)
+        if head:
+            outputs = self._forward_with_shared_head(model, inputs, keep, head)
+        else:
+            outputs = model(**inputs, logits_to_keep=keep)
         logits = outputs.logits.reshape(-1, outputs.logits.shape[-1])
         flat_targets = targets[:, keep].reshape(-1)
         loss_sum = F.cross_entropy(logits.float(), flat_targets, ignore_index=IGNORE_INDEX, reduction="sum")
@@ -60,6 +66,31 @@ class CompletionOnlyTrainer(Trainer):
         if return_outputs:
             return loss, outputs
         return loss if isinstance(loss, torch.Tensor) else torch.tensor(loss)
+
+    def _head_for(self, inputs: dict[str, Any], keep: Any) -> int:
+        """The shared head's length when this batch can use it: >1 row, identical unpadded heads,
+        no packed positions, and every loss position after the head."""
+        head, ids = self.shared_head, inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        if not head or ids.shape[0] < 2 or ids.shape[1] <= head or "position_ids" in inputs or mask is None:
+            return 0
+        if len(keep) == 0 or int(keep.min()) < head:
+            return 0
+        if not bool((ids[:, :head] == ids[:1, :head]).all()) or not bool(mask[:, :head].all()):
+            return 0
+        return head
+
+    def _forward_with_shared_head(self, model: Any, inputs: dict[str, Any], keep: Any, head: int) -> Any:
+        """Run the head once (batch 1), repeat its keys/values for every row, then run the tails."""
+        from srllm.models.prefix_cache import cache_kwarg
+
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        prefix = model(input_ids=ids[:1, :head], use_cache=True)
+        cache = getattr(prefix, "cache", None) or prefix.past_key_values
+        cache.batch_repeat_interleave(ids.shape[0])  # differentiable: the head's gradients add up
+        self.shared_head_batches += 1
+        return model(input_ids=ids[:, head:], attention_mask=mask, use_cache=True,
+                     logits_to_keep=keep - head, **{cache_kwarg(): cache})
 
 
 class StepTimer(TrainerCallback):
