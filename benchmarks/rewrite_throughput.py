@@ -1,6 +1,8 @@
 """Rewrite throughput on the default model: srllm's batched engine vs transformers' pipeline.
 
 Same 64 prompts, same greedy decoding and max_new_tokens, measured side by side in one run.
+At the headline batch size the engine also runs without its shared prompt-head KV cache
+(`ours_without_prefix_cache`), to show how much of the gap that cache makes.
 Writes benchmarks/results/rewrite_throughput.json.
 
 The guard's cost (`guard` rows): the same prompts through `GuardedRewriter` with 1 candidate
@@ -137,6 +139,10 @@ def main() -> None:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "ours" and k != "peer"}), flush=True)
     largest = rows[-1]
+    # Ablation at the headline batch: the same engine without the shared prompt-head cache.
+    plain = Rewriter(loaded, settings=GenerationSettings(max_new_tokens=args.max_new_tokens, prefix_cache=False))
+    largest["ours_without_prefix_cache"] = run_ours(plain, texts, largest["batch_size"])
+    print(json.dumps({"without_prefix_cache": largest["ours_without_prefix_cache"]["tokens_per_s"]}), flush=True)
     result = {
         "model": DEFAULT_MODEL, "prompts": args.n, "max_new_tokens": args.max_new_tokens,
         "peer": "transformers pipeline('text-generation'), same prompts, greedy, same max_new_tokens",

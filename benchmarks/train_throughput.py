@@ -4,7 +4,9 @@ Same model (smollm2-135m-instruct), same 128 seed examples rendered by srllm.pro
 size and LoRA config, for `lora` and `qlora`. Each run is a fresh subprocess (clean peak RSS).
 Tokens/s counts non-padding tokens over the measured steps (the first step is warm-up).
 
-    .venv/bin/python benchmarks/train_throughput.py [--steps 5] [--batch-size 4]
+    .venv/bin/python benchmarks/train_throughput.py [--steps N] [--batch-size 4]
+
+(default steps: one pass over the 128 examples, 32 steps at batch 4)
 
 writes benchmarks/results/train_throughput.json.
 """
@@ -66,7 +68,8 @@ def run_ours(method: str, data: Path, steps: int, batch_size: int, out: Path) ->
     steps_log = result.manifest["steps"]
     summary = summarise([s["seconds"] for s in steps_log], [s["tokens"] for s in steps_log])
     summary["settings"] = {"group_by_length": True, "packing": False, "sparse_logits": True,
-                           "gradient_checkpointing": False}
+                           "gradient_checkpointing": False,
+                           "shared_prompt_head": result.manifest["method"]["shared_prompt_head"]}
     return summary
 
 
@@ -189,7 +192,7 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=None, help="default: one pass over the examples")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--methods", nargs="+", default=["lora", "qlora"])
     parser.add_argument("--parallel", action="store_true", help="Run ours and the peer at the same time.")
@@ -198,4 +201,6 @@ if __name__ == "__main__":
     parser.add_argument("--data")
     parser.add_argument("--result")
     parsed = parser.parse_args()
+    if parsed.steps is None:
+        parsed.steps = N_EXAMPLES // parsed.batch_size
     worker(parsed) if parsed.side else main(parsed)

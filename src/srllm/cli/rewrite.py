@@ -42,6 +42,14 @@ def rewrite(
     candidates: int | None = typer.Option(None, min=1, max=16,
                                           help="Guard: candidates per failing input (greedy + sampled; default 2)."),
     guard_config: Path | None = typer.Option(None, help="Guard thresholds as JSON (fields of GuardConfig)."),
+    engine: str = typer.Option("local", help="local, or ray: Ray Data map_batches over a Ray cluster (files only)."),
+    ray_address: str | None = typer.Option(None, help="Ray cluster to join ('auto', 'ray://HOST:10001'); "
+                                                      "default: a local Ray."),
+    ray_actors: int = typer.Option(1, min=1, help="Ray: engine replicas (each loads the model once)."),
+    ray_cpus: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per replica."),
+    ray_gpus: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per replica."),
+    backend: str = typer.Option("transformers", help="Ray: transformers, openai (e.g. vLLM) or llama-cpp."),
+    base_url: str | None = typer.Option(None, help="Ray with --backend openai: the server's /v1 URL."),
 ) -> None:
     """Rewrite biased or toxic text into a safe version that keeps its facts."""
     if input is None and output is not None:
@@ -53,6 +61,22 @@ def rewrite(
             raise InputError("give a text, pipe one on stdin, or use --input/--output")
         text = sys.stdin.read()
     adapter_choice = None if no_adapter else (adapter or "auto")
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine '{engine}'; use local or ray", field="engine")
+    if engine == "ray":
+        if input is None or output is None:
+            raise InputError("--engine ray rewrites files: give --input and --output", field="engine")
+        if shots or chunk or candidates or guard_config or demonstrations:
+            raise InputError("--engine ray runs the service's pipeline; --shots, --chunk, --candidates and "
+                             "--guard-config are local-engine options", field="engine")
+        _rewrite_file_on_ray(input, output, batch_size=batch_size, resume=resume, overwrite=overwrite,
+                             skip_invalid=skip_invalid, errors_file=errors_file, fmt=fmt, text_field=text_field,
+                             id_field=id_field,
+                             settings={"model": model, "adapter": adapter_choice, "backend": backend,
+                                       "base_url": base_url, "template": template, "guard": guard,
+                                       "max_new_tokens": max_new_tokens, "max_batch_size": batch_size},
+                             ray=(ray_address, ray_actors, ray_cpus, ray_gpus))
+        return
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     config = GuardConfig.from_file(guard_config) if guard_config else None
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
@@ -70,6 +94,27 @@ def rewrite(
                   skip_invalid=skip_invalid, errors_file=errors_file)
 
 
+def _rewrite_file_on_ray(input: Path, output: Path, *, batch_size: int, settings: dict,
+                         ray: tuple[str | None, int, float, float], **options) -> None:
+    from srllm.distributed.ray_engine import RayOptions, ray_stream
+    from srllm.progress import row_progress
+    from srllm.rewrite.inputs import read_rows
+    from srllm.rewrite.jobs import run_file_job
+    from srllm.serve.settings import ServeSettings
+
+    ServeSettings(**settings).check()  # a bad backend setting fails here, not inside an actor
+    address, actors, cpus, gpus = ray
+    stream = ray_stream(settings, RayOptions(address=address, actors=actors, cpus_per_actor=cpus,
+                                             gpus_per_actor=gpus, batch_size=batch_size))
+    total = len(read_rows(input, fmt=options["fmt"], text_field=options["text_field"],
+                          id_field=options["id_field"])[0])
+    with row_progress("rewriting on ray") as bar:
+        task = bar.add_task("rewrite", total=total)
+        report = run_file_job(None, input, output, errors_path=options.pop("errors_file"), stream=stream,
+                              on_progress=lambda n: bar.advance(task, n), **options)
+    _print_report(report)
+
+
 def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, batch_size: int,
                   **options) -> None:
     from srllm.progress import row_progress
@@ -85,6 +130,10 @@ def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Pat
             input, output, errors_path=options.pop("errors_file"),
             batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n), **options,
         )
+    _print_report(report)
+
+
+def _print_report(report) -> None:
     console.print(f"[green]done[/]: {report.rows_rewritten} rewritten, {report.rows_done_before} resumed, "
                   f"{report.rows_total} rows -> {report.output}")
     if report.statuses:

@@ -47,6 +47,9 @@ def train_command(
     option: list[str] | None = typer.Option(None, "--set", help="Method option KEY=VALUE, e.g. r=16, "
                                             "alpha=32, dropout=0.05, num_virtual_tokens=30. Repeatable."),
     packing: bool | None = typer.Option(None, "--packing/--no-packing", help="Padding-free batches."),
+    share_prompt_head: bool | None = typer.Option(
+        None, "--share-prompt-head/--no-share-prompt-head",
+        help="Run the prompt head every example shares once per batch (default on)."),
     gradient_checkpointing: bool | None = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
     threads: int | None = typer.Option(None, help="CPU threads for torch."),
     save_dtype: str | None = typer.Option(None, help="float32 | float16 | bfloat16 for the saved adapter."),
@@ -64,6 +67,7 @@ def train_command(
             batch_size=batch_size, eval_batch_size=eval_batch_size, gradient_accumulation_steps=grad_accum,
             max_length=max_length, max_steps=max_steps, eval_steps=eval_steps, save_steps=save_steps,
             early_stopping_patience=patience, seed=seed, template=template, packing=packing,
+            share_prompt_head=share_prompt_head,
             gradient_checkpointing=gradient_checkpointing, threads=threads, save_dtype=save_dtype,
             device_watts=device_watts, measure_energy=energy,
             method_options=parse_assignments(option or []),

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,22 @@ def _result_row(row: InputRow, result: Any, id_field: str | None) -> dict[str, A
     return out
 
 
+RowStream = Callable[[list[InputRow]], Iterable[tuple[list[InputRow], list[Any]]]]
+
+
+def batched(rewrite: Callable[[list[str]], list[Any]], batch_rows: int) -> RowStream:
+    """The local engine: rewrite the pending rows in order, `batch_rows` at a time."""
+
+    def stream(rows: list[InputRow]) -> Iterator[tuple[list[InputRow], list[Any]]]:
+        for start in range(0, len(rows), batch_rows):
+            batch = rows[start: start + batch_rows]
+            yield batch, rewrite([row.text for row in batch])
+
+    return stream
+
+
 def run_file_job(
-    rewrite: Callable[[list[str]], list[Any]],
+    rewrite: Callable[[list[str]], list[Any]] | None,
     input_path: str | Path,
     output_path: str | Path,
     *,
@@ -127,9 +141,15 @@ def run_file_job(
     errors_path: str | Path | None = None,
     batch_rows: int = 32,
     on_progress: Callable[[int], None] | None = None,
+    stream: RowStream | None = None,
 ) -> JobReport:
     """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS, and
-    GUARD_FIELDS when the rewriter is guarded)."""
+    GUARD_FIELDS when the rewriter is guarded), or with `stream(rows)`, which yields (rows, results)
+    in any order (the Ray engine). Each yielded batch is on disk before the next is asked for."""
+    if stream is None:
+        if rewrite is None:
+            raise ValueError("run_file_job needs rewrite or stream")
+        stream = batched(rewrite, batch_rows)
     input_path, output = Path(input_path), Path(output_path)
     if output.resolve() == input_path.resolve():
         raise InputError("the output must not be the input file (the input is never modified)", path=str(output))
@@ -166,9 +186,7 @@ def run_file_job(
     with open(partial, "a", encoding="utf-8") as handle:
         if not done and handle.tell() == 0:
             _append(handle, [{"_srllm_job": {"input": str(input_path), "input_sha256": input_hash}}])
-        for start in range(0, len(pending), batch_rows):
-            batch = pending[start: start + batch_rows]
-            results = rewrite([row.text for row in batch])
+        for batch, results in stream(pending) if pending else ():
             records = [{"_row": row.index, **_result_row(row, result, id_field)}
                        for row, result in zip(batch, results, strict=False)]
             _append(handle, records)
