@@ -96,13 +96,13 @@ def demonstrations(k: int) -> list:
 
 
 # -- one variant ----------------------------------------------------------------------------------
-def build(variant: str, candidates: int) -> Any:
+def build(variant: str, candidates: int, adapter_dir: str | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
 
     spec = VARIANTS[variant]
-    adapter = default_adapter_for(DEFAULT_MODEL) if spec["adapter"] == "auto" else None
+    adapter = (adapter_dir or default_adapter_for(DEFAULT_MODEL)) if spec["adapter"] == "auto" else None
     if spec["adapter"] == "auto" and adapter is None:
         raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
@@ -178,10 +178,11 @@ def status_counts(rows: list[dict]) -> dict[str, int] | None:
 
 
 def run_variant(variant: str, args: argparse.Namespace) -> dict:
-    out_dir = WORK / variant
+    name = args.name or variant
+    out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates)
-    checkpoint = WORK / f"{variant}.json"
+    rewriter = build(variant, args.candidates, args.adapter)
+    checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
     result.update({
@@ -195,7 +196,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         result["devcases"] = {"summary": _dev_summary(scored), "seconds": dev_seconds,
                               "statuses": status_counts(dev_rows), "n": len(cases),
                               "per_kind": args.dev_per_kind or "all"}
-        print(json.dumps({"variant": variant, "devcases": result["devcases"]["summary"]}), flush=True)
+        print(json.dumps({"variant": name, "devcases": result["devcases"]["summary"]}), flush=True)
         checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.paradetox_n:
         rows, source = paradetox_slice(args.paradetox_n)
@@ -352,6 +353,8 @@ def main() -> None:
     parser.add_argument("--cmd-n", type=int, default=50)
     parser.add_argument("--candidates", type=int, default=2, help="guard candidates (greedy + sampled retries)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
+    parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     WORK.mkdir(parents=True, exist_ok=True)
