@@ -11,6 +11,11 @@ server's peak RSS per level, and whether the goals hold:
 
     .venv/bin/python benchmarks/serve_load.py                     # ~3-5 minutes on 2 cores
     .venv/bin/python benchmarks/serve_load.py --requests 64 --max-new-tokens 32
+    .venv/bin/python benchmarks/serve_load.py --soak-minutes 10   # the long run: RSS growth under load
+
+--soak-minutes N drives the batched server with 16 clients for N minutes (after the levels),
+samples the server's resident memory every 5 s, and reports its growth from the end of the first
+minute (warm: model, caches and allocator pools in place) to the end; goal < 5 %.
 """
 
 from __future__ import annotations
@@ -93,6 +98,52 @@ def start_server(args: argparse.Namespace, max_batch: int, workdir: Path) -> tup
     raise RuntimeError("the server did not become ready")
 
 
+def rss_mb(pid: int, field: str = "VmRSS:") -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def soak(url: str, pid: int, minutes: float, clients: int = 16) -> dict[str, Any]:
+    """Constant load for `minutes`; resident memory sampled every 5 s."""
+    samples: list[tuple[float, float]] = []
+    stop = time.perf_counter() + 60 * minutes
+    done = {"ok": 0, "errors": 0}
+
+    async def worker(client: httpx.AsyncClient, index: int) -> None:
+        while time.perf_counter() < stop:
+            try:
+                response = await client.post("/v1/rewrite", json={"texts": [TEXTS[index % len(TEXTS)]]})
+                done["ok" if response.status_code == 200 else "errors"] += 1
+            except httpx.HTTPError:
+                done["errors"] += 1
+            index += clients
+
+    async def sampler() -> None:
+        started = time.perf_counter()
+        while time.perf_counter() < stop:
+            value = rss_mb(pid)
+            if value is not None:
+                samples.append((time.perf_counter() - started, value))
+            await asyncio.sleep(5)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        await asyncio.gather(sampler(), *(worker(client, i) for i in range(clients)))
+    warm = next((mb for t, mb in samples if t >= 60), samples[0][1] if samples else None)
+    end = samples[-1][1] if samples else None
+    growth = (end - warm) / warm * 100 if warm and end else None
+    return {"minutes": minutes, "clients": clients, "requests_ok": done["ok"], "errors": done["errors"],
+            "rss_warm_mb": warm, "rss_end_mb": end, "rss_max_mb": max((mb for _, mb in samples), default=None),
+            "rss_growth_pct": round(growth, 2) if growth is not None else None, "goal_pct": 5.0,
+            "met": bool(growth is not None and growth < 5.0 and done["errors"] == 0),
+            "samples": [(round(t, 1), round(mb, 1)) for t, mb in samples]}
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -170,8 +221,12 @@ def run_mode(args: argparse.Namespace, name: str, max_batch: int, workdir: Path)
             print(f"{name:8s} clients={clients:3d} rps={level['requests_per_s']} p50={level['p50_s']} "
                   f"p95={level['p95_s']} errors={level['errors']} mean_batch={level['mean_batch_texts']}",
                   flush=True)
-        return {"mode": name, "max_batch_size": max_batch, "served": served, "levels": levels,
-                "peak_rss_mb": peak_rss_mb(process.pid)}
+        result = {"mode": name, "max_batch_size": max_batch, "served": served, "levels": levels,
+                  "peak_rss_mb": peak_rss_mb(process.pid)}
+        if name == "batched" and args.soak_minutes:
+            result["soak"] = asyncio.run(soak(url, process.pid, args.soak_minutes))
+            print(f"soak: {json.dumps({k: v for k, v in result['soak'].items() if k != 'samples'})}", flush=True)
+        return result
     finally:
         process.terminate()
         try:
@@ -210,12 +265,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's)")
     parser.add_argument("--guard", action="store_true",
                         help="serve with the guard (extra scoring per text); off by default to time batching alone")
-    parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
+    parser.add_argument("--soak-minutes", type=float, default=0,
+                        help="after the levels, 16 clients for this long; report RSS growth (goal < 5 %%)")
+    parser.add_argument("--soak-only", action="store_true",
+                        help="only the soak (no levels, no naive peer); writes serve_soak.json")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.soak_only:
+        args.soak_minutes = args.soak_minutes or 10
+        args.clients = []
+    args.out = args.out or RESULTS / ("serve_soak.json" if args.soak_only else "serve_load.json")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="srllm-serve-load-") as tmp:
         batched = run_mode(args, "batched", args.max_batch_size, Path(tmp))
-        naive = run_mode(args, "naive", 1, Path(tmp))
+        naive = None if args.soak_only else run_mode(args, "naive", 1, Path(tmp))
+    if naive is None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"benchmark": "serve_soak", "model": args.model, "adapter": args.adapter,
+                                        "max_new_tokens": args.max_new_tokens, "guard": args.guard,
+                                        "soak": batched["soak"]}, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     result = {
         "benchmark": "serve_load", "model": args.model, "adapter": args.adapter,
         "max_new_tokens": args.max_new_tokens, "max_wait_ms": args.max_wait_ms, "guard": args.guard,
@@ -227,6 +297,9 @@ def main() -> None:
         "runs": [batched, naive],
         "goals": goals(batched, naive),
     }
+    if "soak" in batched:
+        result["goals"]["soak_rss_growth_pct"] = batched["soak"]["rss_growth_pct"]
+        result["goals"]["soak_met"] = batched["soak"]["met"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["goals"], indent=2))
