@@ -43,7 +43,7 @@ def test_ray_job_matches_the_local_engine(local_ray, tiny_model_dir: Path, tmp_p
     from srllm.rewrite import GenerationSettings, Rewriter
 
     source = write_input(tmp_path / "in.jsonl")
-    stream = ray_stream(settings(tiny_model_dir), RayOptions(actors=2, batch_size=3))
+    stream = ray_stream(settings(tiny_model_dir), RayOptions(actors=1, batch_size=3))
     run_file_job(None, source, tmp_path / "ray.jsonl", id_field="uid", stream=stream)
     local = Rewriter.load(str(tiny_model_dir), adapter=None, settings=GenerationSettings(max_new_tokens=6))
     run_file_job(lambda texts: local.rewrite(texts, batch_size=3), source, tmp_path / "local.jsonl", id_field="uid")
