@@ -351,7 +351,7 @@ def main() -> None:
     parser.add_argument("--dev-per-kind", type=int, default=0, help="first K cases of each kind (0: all 150)")
     parser.add_argument("--paradetox-n", type=int, default=100)
     parser.add_argument("--cmd-n", type=int, default=50)
-    parser.add_argument("--candidates", type=int, default=2, help="guard candidates (greedy + sampled retries)")
+    parser.add_argument("--candidates", type=int, default=4, help="guard candidates (greedy + sampled retries)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")

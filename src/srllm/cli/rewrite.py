@@ -40,7 +40,7 @@ def rewrite(
     guard: bool = typer.Option(True, "--guard/--no-guard",
                                help="Check each rewrite with the local scorers, retry, flag what fails."),
     candidates: int | None = typer.Option(None, min=1, max=16,
-                                          help="Guard: candidates per failing input (greedy + sampled; default 2)."),
+                                          help="Guard: candidates per failing input (greedy + sampled; default 4)."),
     guard_config: Path | None = typer.Option(None, help="Guard thresholds as JSON (fields of GuardConfig)."),
     engine: str = typer.Option("local", help="local, or ray: Ray Data map_batches over a Ray cluster (files only)."),
     ray_address: str | None = typer.Option(None, help="Ray cluster to join ('auto', 'ray://HOST:10001'); "

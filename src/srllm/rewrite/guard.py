@@ -46,7 +46,8 @@ class GuardConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    candidates: int = Field(2, ge=1, le=16, description="greedy + (candidates - 1) sampled retries")
+    # 4: on the dev cases 61 % pass at 1.3x the time of 2 candidates (53 %); README "Quality, measured".
+    candidates: int = Field(4, ge=1, le=16, description="greedy + (candidates - 1) sampled retries")
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     seed: int = 0
