@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,3 +29,23 @@ def row_progress(description: str = "working", *, transient: bool = False) -> Pr
         TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), RowsPerSecondColumn(),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=transient,
     )
+
+
+class optional_progress:
+    """`with optional_progress(total, enabled, "label") as advance: advance(n)`: a row_progress bar,
+    or a no-op `advance` when disabled (library calls stay quiet unless asked)."""
+
+    def __init__(self, total: int, enabled: bool, description: str = "working") -> None:
+        self.total, self.enabled, self.description = total, enabled, description
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        self._bar = row_progress(self.description)
+        self._bar.start()
+        task = self._bar.add_task(self.description, total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.stop()

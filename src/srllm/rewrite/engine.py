@@ -10,6 +10,7 @@ from typing import Any
 from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
 from srllm.models.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
+from srllm.progress import optional_progress
 from srllm.prompts import (
     Demonstration,
     PromptTemplate,
@@ -82,7 +83,7 @@ class Rewriter:
         self.shots = list(shots)
         self.settings = settings or GenerationSettings()
         self.chunk = chunk
-        self.context_length = _context_length(loaded)
+        self.context_length = context_length(loaded)
         self._prefix = PrefixCache(loaded.model) if _can_share_prefix(loaded) else None
         self._head_length: int | None = None
 
@@ -181,7 +182,7 @@ class Rewriter:
         """Per text: (cleaned candidates, prompt tokens, generated tokens). Sorted by length to cut padding."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[tuple[list[str], int, int] | None] = [None] * len(texts)
-        with _progress(len(texts), progress) as advance:
+        with optional_progress(len(texts), progress, "rewriting") as advance:
             for start in range(0, len(order), batch_size):
                 batch = order[start: start + batch_size]
                 for index, result in zip(batch, self._generate_batch([texts[i] for i in batch]), strict=False):
@@ -270,30 +271,8 @@ def _generated_length(tokens: list[int], stop: set[int | None]) -> int:
     return len(tokens)
 
 
-def _context_length(loaded: LoadedModel) -> int:
+def context_length(loaded: LoadedModel) -> int:
+    """The model's usable context: the smaller of its position limit and the tokenizer's."""
     config = loaded.model.config
     length = getattr(config, "max_position_embeddings", None) or 2048
     return int(min(length, getattr(loaded.tokenizer, "model_max_length", length) or length))
-
-
-class _progress:
-    """A rich progress bar (rows/s, ETA) that is a no-op when disabled."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from srllm.progress import row_progress
-
-        self._bar = row_progress("rewriting")
-        self._bar.start()
-        task = self._bar.add_task("rewriting", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.stop()
-
-

@@ -8,7 +8,6 @@ kill -9) continues with `resume=True`, rewriting only the rows missing from the 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from srllm.data.writers import atomic_open
 from srllm.errors import InputError
+from srllm.provenance import file_sha256
 from srllm.rewrite.inputs import InputRow, RowError, read_rows
 
 OUTPUT_FORMATS = ("jsonl", "csv")
@@ -39,10 +39,6 @@ class JobReport:
 
 def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial.jsonl")
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _output_format(output: Path) -> str:

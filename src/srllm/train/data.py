@@ -6,13 +6,13 @@ tokens get -100 so the model is never trained to reproduce the instruction or th
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.provenance import file_sha256
 from srllm.train.config import DataSource
 
 IGNORE_INDEX = -100
@@ -41,14 +41,6 @@ class SourceStats:
 class ExampleSet:
     examples: list[Example] = field(default_factory=list)
     sources: list[SourceStats] = field(default_factory=list)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def split_part(records: list[Any], part: str, ratios: tuple[float, float, float], seed: int) -> list[Any]:

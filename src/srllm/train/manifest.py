@@ -6,9 +6,10 @@ import hashlib
 import json
 import platform
 import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from srllm import provenance
 
 LIBRARIES = ("srllm", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets",
              "codecarbon", "safetensors", "tokenizers")
@@ -16,14 +17,7 @@ MANIFEST_NAME = "manifest.json"
 
 
 def library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["python"] = platform.python_version()
-    return versions
+    return {**provenance.library_versions(LIBRARIES), "python": platform.python_version()}
 
 
 def git_revision() -> dict[str, Any]:

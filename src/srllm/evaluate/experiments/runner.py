@@ -16,7 +16,6 @@ import math
 import platform
 import time
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from srllm.errors import InputError
 from srllm.evaluate.experiments.base import ExperimentConfig, ExperimentResult, RunContext, get_experiment
+from srllm.provenance import library_versions
 
 LIBRARIES = ("srllm", "torch", "transformers", "peft", "trl", "datasets", "sentence-transformers",
              "scipy", "numpy", "pandas", "matplotlib", "scikit-learn")
@@ -78,7 +78,7 @@ def write_run(run_dir: Path, name: str, title: str, paper: str, config: Experime
         "config": config.model_dump(mode="json"),
         "models": ctx.models,
         "data_files": [file_record(p) for p in ctx.data_files],
-        "libraries": library_versions(),
+        "libraries": library_versions(LIBRARIES),
         "python": platform.python_version(), "platform": platform.platform(),
         "started_utc": started.isoformat(timespec="seconds"), "seconds": round(seconds, 2),
     }
@@ -119,16 +119,6 @@ def file_record(path: Path) -> dict[str, Any]:
         size += len(data)
         digest.update(data)
     return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "bytes": size, "files": len(files)}
-
-
-def library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -40,6 +40,7 @@ from srllm.evaluate.loaders import (
     default_path,
     load_stereoset,
 )
+from srllm.progress import optional_progress
 
 
 def stereoset_icat(lms: float, ss: float) -> float:
@@ -85,7 +86,7 @@ def sentence_log_likelihoods(model: Any, tokenizer: Any, sentences: Sequence[str
     device = next(model.parameters()).device
     scores: dict[str, float] = {}
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
-    with _bar(len(unique), progress) as advance, torch.inference_mode():
+    with optional_progress(len(unique), progress, "scoring sentences") as advance, torch.inference_mode():
         for batch in batches:
             width = max(len(encoded[i]) for i in batch)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -150,7 +151,7 @@ def _shared_prefix_scores(model: Any, tokenizer: Any, items: Sequence[StereoSetI
         groups[_common_prefix(encoded)].append((list(item.sentences), encoded))
     per_batch = max(1, batch_size // 3)
     scores: dict[str, float] = {}
-    with _bar(len(items), progress) as advance, torch.inference_mode():
+    with optional_progress(len(items), progress, "scoring sentences") as advance, torch.inference_mode():
         for length, members in sorted(groups.items()):
             members.sort(key=lambda m: max(len(e) for e in m[1]))
             for first in range(0, len(members), per_batch):
@@ -299,24 +300,3 @@ def stratified_head(items: list[StereoSetItem], limit: int) -> list[StereoSetIte
                 chosen.append(domain_items[position])
         position += 1
     return chosen
-
-
-class _bar:
-    """A rich progress bar over sentences, or nothing."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from srllm.progress import row_progress
-
-        self._progress = row_progress("scoring sentences")
-        self._progress.start()
-        task = self._progress.add_task("sentences", total=self.total)
-        return lambda n: self._progress.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.stop()

@@ -27,6 +27,7 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
     import torch
 
     from srllm.prompts import render_prompt
+    from srllm.rewrite.engine import context_length
 
     tokenizer, model = loaded.tokenizer, loaded.model
     encoded = tokenizer([render_prompt(tokenizer, messages)], return_tensors="pt", add_special_tokens=False)
@@ -54,9 +55,3 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
         completion_tokens=len(kept) + (0 if end is None else 1),
         finish_reason="length" if end is None and len(new) >= max_tokens else "stop",
     )
-
-
-def context_length(loaded: LoadedModel) -> int:
-    config = loaded.model.config
-    length = getattr(config, "max_position_embeddings", None) or 2048
-    return int(min(length, getattr(loaded.tokenizer, "model_max_length", length) or length))
