@@ -22,7 +22,8 @@ def test_common_prefix_and_layout() -> None:
 
 
 def test_cached_head_gives_the_same_greedy_rewrites(tiny_loaded: LoadedModel) -> None:
-    cached = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
+    # The generate() path (continuous batching off), with and without the cached head.
+    cached = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8, continuous=False))
     plain = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8, prefix_cache=False))
     # The head is the system prompt + instruction: most of the prompt, shared by every text.
     head = cached.head_length()
@@ -37,6 +38,9 @@ def test_cached_head_gives_the_same_greedy_rewrites(tiny_loaded: LoadedModel) ->
 
 
 def test_cached_head_with_several_sampled_candidates(tiny_loaded: LoadedModel) -> None:
-    settings = GenerationSettings(max_new_tokens=6, do_sample=True, num_return_sequences=3)
-    out = Rewriter(tiny_loaded, settings=settings).generate(TEXTS, batch_size=2)
-    assert [len(candidates) for candidates, _, _ in out] == [3, 3, 3]
+    for continuous in (False, True):
+        settings = GenerationSettings(max_new_tokens=6, do_sample=True, num_return_sequences=3,
+                                      continuous=continuous)
+        out = Rewriter(tiny_loaded, settings=settings).generate(TEXTS, batch_size=2)
+        assert [len(candidates) for candidates, _, _ in out] == [3, 3, 3]
+        assert all(generated > 0 for _, _, generated in out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ class GenerationSettings:
     num_return_sequences: int = 1
     # Prefill the prompt head (system prompt, instruction, shots) once and share its KV cache.
     prefix_cache: bool = True
+    # Continuous batching: rows leave the batch when done and waiting prompts take their slot;
+    # concurrent callers (the service's requests) share decode steps. Off: one generate() per batch.
+    continuous: bool = True
 
     def budget(self, input_tokens: int) -> int:
         if self.max_new_tokens:
@@ -128,7 +132,8 @@ class Rewriter:
         return render_prompt(self.loaded.tokenizer, build_messages(text, template=self.template, shots=self.shots))
 
     def count_tokens(self, text: str) -> int:
-        return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+        with tokenizer_lock(self.loaded.tokenizer):
+            return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
         """Rewrite each text; results keep the input order."""
@@ -180,6 +185,8 @@ class Rewriter:
         self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False
     ) -> list[tuple[list[str], int, int]]:
         """Per text: (cleaned candidates, prompt tokens, generated tokens). Sorted by length to cut padding."""
+        if self.continuous:
+            return self._generate_continuous(texts, batch_size=batch_size, progress=progress)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[tuple[list[str], int, int] | None] = [None] * len(texts)
         with optional_progress(len(texts), progress, "rewriting") as advance:
@@ -190,6 +197,54 @@ class Rewriter:
                 advance(len(batch))
         return [result for result in results if result is not None]
 
+    @property
+    def continuous(self) -> bool:
+        """Whether generation goes through the model's shared continuous-batching loop."""
+        return self.settings.continuous and self._prefix is not None and self.settings.prefix_cache
+
+    def _generate_continuous(
+        self, texts: Sequence[str], *, batch_size: int, progress: bool
+    ) -> list[tuple[list[str], int, int]]:
+        """All texts through the model's shared decode loop (`models.continuous`), `batch_size` rows
+        at a time. Greedy results equal the generate() path's, except that each row's budget follows
+        its own length rather than its batch's longest."""
+        from srllm.models.continuous import Request, Sampling, decode_loop
+
+        tokenizer = self.loaded.tokenizer
+        n = max(1, self.settings.num_return_sequences)
+        sampling = Sampling(self.settings.do_sample, self.settings.temperature, self.settings.top_p)
+        head = self.head_length()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        requests = []
+        for i in order:
+            budget = self.settings.budget(self.count_tokens(texts[i]))  # each row its own budget
+            requests += [Request(self._prompt_ids(texts[i]), budget, (i, j), sampling, head) for j in range(n)]
+        loop = decode_loop(self.loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=self._eos_ids())
+        left = {i: n for i in order}
+        with optional_progress(len(texts), progress, "rewriting") as advance:
+            def on_result(position: int) -> None:
+                text = requests[position].key[0]
+                left[text] -= 1
+                if not left[text]:
+                    advance(1)
+
+            finished = loop.generate(requests, slots=batch_size * n, on_result=on_result)
+        results: list[tuple[list[str], int, int]] = [([], 0, 0) for _ in texts]
+        with tokenizer_lock(tokenizer):
+            decoded = tokenizer.batch_decode([item.tokens for item in finished], skip_special_tokens=True)
+        for item, text in zip(finished, decoded, strict=True):
+            candidates, _, generated = results[item.key[0]]
+            results[item.key[0]] = (candidates + [clean_response(text)], item.prompt_tokens,
+                                    generated + len(item.tokens))
+        return results
+
+    def _eos_ids(self) -> set[int]:
+        """What ends a rewrite: the tokenizer's end of turn and the generation config's (may be a list)."""
+        configured = self.loaded.model.generation_config.eos_token_id
+        ids = set(configured if isinstance(configured, list) else [configured])
+        ids.add(self.loaded.tokenizer.eos_token_id)
+        return {int(token) for token in ids if token is not None}
+
     def head_length(self) -> int:
         """Tokens every prompt of this rewriter starts with (system prompt, instruction, shots)."""
         if self._head_length is None:
@@ -198,7 +253,9 @@ class Rewriter:
         return self._head_length
 
     def _prompt_ids(self, text: str) -> list[int]:
-        return self.loaded.tokenizer(self.prompt(text), add_special_tokens=False)["input_ids"]
+        prompt = self.prompt(text)
+        with tokenizer_lock(self.loaded.tokenizer):
+            return self.loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
     def _encode(self, texts: list[str], repeats: int) -> tuple[dict[str, Any], int]:
         """Model inputs for the batch (each row repeated `repeats` times) and the cached head length.
@@ -251,6 +308,17 @@ class Rewriter:
             prompt_tokens = int(encoded["attention_mask"][row * n].sum())
             results.append((candidates, prompt_tokens, generated))
         return results
+
+
+_TOKENIZER_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def tokenizer_lock(tokenizer: Any) -> threading.Lock:
+    """One lock per tokenizer: a fast tokenizer used from two threads at once can raise
+    "Already borrowed" (the service rewrites from several threads)."""
+    with _LOCKS_GUARD:
+        return _TOKENIZER_LOCKS.setdefault(id(tokenizer), threading.Lock())
 
 
 def _can_share_prefix(loaded: LoadedModel) -> bool:

@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import json
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,9 @@ class GuardedRewriter:
     def __init__(self, rewriter: Rewriter, guard: Guard | GuardConfig | None = None) -> None:
         self.rewriter = rewriter
         self.guard = guard if isinstance(guard, Guard) else Guard(guard)
+        # The service calls `rewrite` from several threads at once (their generation is shared by
+        # the decode loop); the scorers and their tokenizers are not made for concurrent calls.
+        self._scoring = threading.Lock()
         if not self.guard.scorers:
             self.guard.load()
         config = self.guard.config
@@ -271,7 +275,8 @@ class GuardedRewriter:
                 scorable.append(i)
             else:
                 results[i] = early
-        input_scores = self.guard.harm_scores([texts[i] for i in scorable])
+        with self._scoring:
+            input_scores = self.guard.harm_scores([texts[i] for i in scorable])
         pending: list[int] = []
         for i, scores in zip(scorable, input_scores, strict=True):
             prefixed = {f"input_{key}": value for key, value in scores.items()}
@@ -302,7 +307,8 @@ class GuardedRewriter:
         sources = [texts[i] for i in pending]
         first = self.rewriter.rewrite(sources, batch_size=batch_size, progress=progress)
         candidates: list[list[str]] = [[r.rewrite] for r in first]
-        verdicts = self.guard.check(sources, candidates)
+        with self._scoring:
+            verdicts = self.guard.check(sources, candidates)
         retry = [k for k, group in enumerate(verdicts)
                  if not any(v.passed for v in group) and first[k].chunks == 1]
         if retry and self.guard.config.candidates > 1:
@@ -310,7 +316,8 @@ class GuardedRewriter:
 
             torch.manual_seed(self.guard.config.seed)  # reproducible samples
             sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
-            extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled])
+            with self._scoring:
+                extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled])
             for k, out, more in zip(retry, sampled, extra, strict=True):
                 candidates[k].extend(out[0])
                 verdicts[k].extend(more)

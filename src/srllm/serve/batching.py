@@ -4,6 +4,12 @@ One asyncio task collects queued requests (until `max_batch_size` texts or `max_
 first arrived) and hands them to one worker thread that owns the model, so the event loop never
 blocks and the model is never used from two threads at once. Requests that pile up while the model
 is busy are merged into the next call: throughput grows with load instead of serialising.
+
+Engines that decode continuously (`engine.concurrent`: the transformers Rewriter, see
+`models.continuous`) take overlapping calls: each collected batch is dispatched at once on its own
+worker thread and joins the running generation at the next decode step, so a request no longer
+waits for the batch before it to finish. `max_batch_size` then also caps the rows decoded together.
+With `max_batch_size` 1 (the naive peer) every request still runs alone, one after another.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ class DynamicBatcher:
         self.max_wait = max_wait_ms / 1000.0
         self.metrics = metrics
         self.batches_run = 0  # engine calls made: tests check that requests were merged
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srllm-model")
+        self.workers = max_batch_size if getattr(engine, "concurrent", False) and max_batch_size > 1 else 1
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="srllm-model")
+        self._slots: asyncio.Semaphore | None = None
+        self._running: set[asyncio.Task] = set()
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -43,9 +52,12 @@ class DynamicBatcher:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self.workers)
         self._task = asyncio.create_task(self._collect_forever(), name="srllm-batcher")
 
     async def stop(self) -> None:
+        for task in list(self._running):
+            task.cancel()
         if self._task:
             self._task.cancel()
             try:
@@ -98,8 +110,23 @@ class DynamicBatcher:
                 size += len(item.texts)
             self.metrics.queue_depth.dec(size)
             live = [item for item in batch if not item.future.done()]  # drop timed-out / gone clients
-            if live:
+            if not live:
+                continue
+            if self.workers == 1:
                 await self._run(live)
+                continue
+            assert self._slots is not None
+            await self._slots.acquire()
+            task = asyncio.create_task(self._run_and_release(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_and_release(self, batch: list[_Pending]) -> None:
+        assert self._slots is not None
+        try:
+            await self._run(batch)
+        finally:
+            self._slots.release()
 
     async def _run(self, batch: list[_Pending]) -> None:
         texts = [text for item in batch for text in item.texts]

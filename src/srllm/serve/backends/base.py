@@ -42,6 +42,8 @@ class RewriterEngine:
         self.adapter = public_name(self.loaded.adapter) if self.loaded else None
         self.method = str(getattr(rewriter, "method", None) or getattr(inner, "method", "unknown"))
         self.guarded = inner is not rewriter
+        # Overlapping calls share decode steps (continuous batching) instead of queueing.
+        self.concurrent = bool(getattr(inner, "continuous", False))
         self.prompt_version = str(getattr(inner, "prompt_version", "unknown"))
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Any]:

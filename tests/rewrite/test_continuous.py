@@ -1,0 +1,111 @@
+"""Continuous batching (`srllm.models.continuous`) changes speed only: greedy rewrites equal the
+generate() path's, finished rows leave the batch at once, and concurrent callers share steps."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from srllm.models import LoadedModel
+from srllm.models.continuous import ContinuousDecoder, Request, Sampling, decode_loop
+from srllm.rewrite import GenerationSettings, Rewriter
+
+TEXTS = [
+    "Women are too emotional to lead the team.",
+    "Old people like Mr. Chen, 78, cannot use phones and never will, says the memo from Ohio.",
+    "Your report is garbage.",
+    "Those people from the east side are all lazy.",
+    "The library on Pine Street opens at 9 a.m.",
+]
+
+
+def _decoder(loaded: LoadedModel, slots: int) -> ContinuousDecoder:
+    tokenizer = loaded.tokenizer
+    return ContinuousDecoder(loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=[tokenizer.eos_token_id],
+                             slots=slots)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_greedy_rewrites_equal_the_generate_path(tiny_loaded: LoadedModel, batch_size: int) -> None:
+    settings = GenerationSettings(max_new_tokens=10)
+    continuous = Rewriter(tiny_loaded, settings=settings)
+    batched = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=10, continuous=False))
+    assert continuous.continuous and not batched.continuous
+    ours, theirs = continuous.rewrite(TEXTS, batch_size=batch_size), batched.rewrite(TEXTS, batch_size=5)
+    assert [r.rewrite for r in ours] == [r.rewrite for r in theirs]
+    assert [r.generated_tokens for r in ours] == [r.generated_tokens for r in theirs]
+    assert [r.prompt_tokens for r in ours] == [r.prompt_tokens for r in theirs]
+
+
+def test_finished_rows_leave_and_waiting_rows_take_their_slot(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded)
+    head = rewriter.head_length()
+    budgets = [2, 9, 3, 7, 1, 5]
+    requests = [Request(rewriter._prompt_ids(TEXTS[i % len(TEXTS)]), budget, i, head=head)
+                for i, budget in enumerate(budgets)]
+    decoder = _decoder(tiny_loaded, slots=2)
+    decoder.eos_ids = set()  # a random model may end early; here every row runs its full budget
+    widths: list[int] = []
+    finished = {}
+    while not decoder.idle() or not finished:
+        if not finished:
+            for request in requests:
+                decoder.submit(request)
+        for item in decoder.step():
+            finished[item.key] = item
+        assert decoder.live <= 2
+        if decoder.live:
+            widths.append(decoder._mask.shape[1])
+    assert {key: len(item.tokens) for key, item in finished.items()} == dict(enumerate(budgets))
+    assert all(item.reason == "length" for item in finished.values())
+    # A row is decoded once per token after its first (which comes from its prefill) and never after
+    # it is done: static batching would also step finished rows until the longest one ends.
+    assert decoder.rows_stepped == sum(budget - 1 for budget in budgets)
+    # Columns left behind by finished rows are cut, so the cache does not grow with the queue.
+    longest_prompt = max(len(request.ids) for request in requests)
+    assert max(widths) <= longest_prompt + max(budgets) + 16
+
+
+def test_rows_with_sampling_do_not_disturb_greedy_rows(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded)
+    ids = [rewriter._prompt_ids(text) for text in TEXTS[:3]]
+    greedy = [Request(row, 8, ("greedy", i)) for i, row in enumerate(ids)]
+    alone = {item.key: item.tokens for item in _decoder(tiny_loaded, 8).run(greedy)}
+    hot = Sampling(do_sample=True, temperature=1.5, top_p=0.9)
+    mixed = greedy + [Request(row, 8, ("sampled", i), hot) for i, row in enumerate(ids)]
+    together = {item.key: item.tokens for item in _decoder(tiny_loaded, 8).run(mixed)}
+    assert {key: together[key] for key in alone} == alone
+    assert all(1 <= len(together[("sampled", i)]) <= 8 for i in range(3))
+
+
+def test_concurrent_callers_share_decode_steps(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=12))
+    expected = [r.rewrite for r in rewriter.rewrite(TEXTS, batch_size=8)]
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    steps, rows = loop.decoder.steps, loop.decoder.rows_stepped
+    outputs: dict[int, str] = {}
+    start = threading.Barrier(len(TEXTS))
+
+    def one(index: int) -> None:
+        start.wait()
+        outputs[index] = rewriter.rewrite([TEXTS[index]], batch_size=8)[0].rewrite
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(TEXTS))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [outputs[i] for i in range(len(TEXTS))] == expected
+    # Five one-text calls that overlap are decoded together: more than one row per step on average.
+    assert (loop.decoder.rows_stepped - rows) / (loop.decoder.steps - steps) > 1.5
+
+
+def test_an_error_reaches_the_caller_and_the_loop_keeps_working(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=6))
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    vocab = tiny_loaded.model.config.vocab_size
+    with pytest.raises(IndexError):
+        loop.generate([Request([1, 2, vocab + 5], 4)])
+    assert loop.decoder.idle()
+    assert rewriter.rewrite(TEXTS[:2], batch_size=2)[0].generated_tokens > 0
