@@ -96,7 +96,7 @@ def demonstrations(k: int) -> list:
 
 
 # -- one variant ----------------------------------------------------------------------------------
-def build(variant: str, candidates: int, adapter_dir: str | None = None) -> Any:
+def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto") -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -106,7 +106,7 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None) -> Any:
     if spec["adapter"] == "auto" and adapter is None:
         raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
-    rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter), shots=shots, chunk=True)
+    rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
     return GuardedRewriter(rewriter, GuardConfig(candidates=candidates)) if spec["guard"] else rewriter
 
 
@@ -181,13 +181,14 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter)
+    rewriter = build(variant, args.candidates, args.adapter, args.dtype)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
     result.update({
         "variant": variant, **VARIANTS[variant], "candidates": args.candidates if VARIANTS[variant]["guard"] else 1,
         "model": rewriter.loaded.name, "adapter_path": rewriter.loaded.adapter, "method": rewriter.method,
+        "dtype": rewriter.loaded.dtype,
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -354,6 +355,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=4, help="guard candidates (greedy + sampled retries)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
+    parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,8 +1,13 @@
 """Rewrite throughput on the default model: srllm's batched engine vs transformers' pipeline.
 
 Same 64 prompts, same greedy decoding and max_new_tokens, measured side by side in one run.
-At the headline batch size the engine also runs without its shared prompt-head KV cache
-(`ours_without_prefix_cache`), to show how much of the gap that cache makes.
+Ours runs as `srllm rewrite` does (`--dtype auto`: bf16 on CPUs with native bf16, else fp32); the
+peer gets the default model as transformers loads it (fp32). Where the two dtypes differ, the
+headline batch also gets `ours_float32` and `peer_same_dtype` (the pipeline on the bf16 model), so
+the engine's gain and bf16's are reported apart.
+At the headline batch size the engine also runs without continuous batching
+(`ours_static_batches`: one generate() per batch) and without its shared prompt-head KV cache
+(`ours_without_prefix_cache`), to show how much of the gap each makes.
 Writes benchmarks/results/rewrite_throughput.json.
 
 The guard's cost (`guard` rows): the same prompts through `GuardedRewriter` with 1 candidate
@@ -27,6 +32,7 @@ from pathlib import Path
 import torch
 
 from srllm.models import DEFAULT_MODEL, load_causal_lm
+from srllm.models.dtype import cpu_has_native_bf16
 from srllm.rewrite import GenerationSettings, Rewriter
 
 RESULTS = Path(__file__).parent / "results" / "rewrite_throughput.json"
@@ -107,6 +113,11 @@ def guard_rows(rewriter: Rewriter, texts: list[str], batch_size: int) -> dict:
     return {"guard_scorer_load_seconds": load_seconds, "guard": rows}
 
 
+def same_dtype_ratios(row: dict) -> dict:
+    return {"ratio_vs_peer_same_dtype": row["ours_tokens_per_s_median"] / row["peer_same_dtype"]["tokens_per_s"],
+            "ratio_float32_engine_vs_peer": row["ours_float32"]["tokens_per_s"] / row["peer_tokens_per_s_median"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=64)
@@ -114,11 +125,15 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8,32")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--guard-batch-size", type=int, default=8)
+    parser.add_argument("--dtype", default="auto", help="our engine's dtype (auto: bf16 where native, else fp32)")
     parser.add_argument("--guard-only", action="store_true",
                         help="measure only the guard rows and merge them into the existing results")
     args = parser.parse_args()
     texts = prompts(args.n)
-    loaded = load_causal_lm(DEFAULT_MODEL, adapter=None)
+    # Ours as `srllm rewrite` runs it (dtype auto: bf16 where the CPU computes it natively); the
+    # peer on the default model as transformers loads it (the GGUF dequantizes to fp32).
+    loaded = load_causal_lm(DEFAULT_MODEL, adapter=None, dtype=args.dtype)
+    peer_loaded = load_causal_lm(DEFAULT_MODEL, adapter=None) if loaded.dtype != "float32" else loaded
     rewriter = Rewriter(loaded, settings=GenerationSettings(max_new_tokens=args.max_new_tokens))
     rewriter.rewrite(texts[:2], batch_size=2)  # warm-up
     if args.guard_only:
@@ -131,7 +146,8 @@ def main() -> None:
     rows = []
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         ours = [run_ours(rewriter, texts, batch_size) for _ in range(args.repeats)]
-        peer = [run_peer(loaded, texts, rewriter, batch_size, args.max_new_tokens) for _ in range(args.repeats)]
+        peer = [run_peer(peer_loaded, texts, rewriter, batch_size, args.max_new_tokens)
+                for _ in range(args.repeats)]
         row = {"batch_size": batch_size,
                "ours": min(ours, key=lambda r: r["seconds"]), "peer": min(peer, key=lambda r: r["seconds"]),
                "ours_tokens_per_s_median": statistics.median(r["tokens_per_s"] for r in ours),
@@ -139,10 +155,19 @@ def main() -> None:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "ours" and k != "peer"}), flush=True)
     largest = rows[-1]
-    # Ablation at the headline batch: the same engine without the shared prompt-head cache.
-    plain = Rewriter(loaded, settings=GenerationSettings(max_new_tokens=args.max_new_tokens, prefix_cache=False))
-    largest["ours_without_prefix_cache"] = run_ours(plain, texts, largest["batch_size"])
-    print(json.dumps({"without_prefix_cache": largest["ours_without_prefix_cache"]["tokens_per_s"]}), flush=True)
+    # Ablations at the headline batch: the engine without continuous batching (one generate() per
+    # batch, as before) and without the shared prompt-head cache.
+    for name, change in (("ours_static_batches", {"continuous": False}),
+                         ("ours_without_prefix_cache", {"prefix_cache": False})):
+        ablated = Rewriter(loaded, settings=GenerationSettings(max_new_tokens=args.max_new_tokens, **change))
+        largest[name] = run_ours(ablated, texts, largest["batch_size"])
+        print(json.dumps({name: largest[name]["tokens_per_s"]}), flush=True)
+    if peer_loaded is not loaded:
+        # Same dtype on both sides: the engine's own gain, apart from bf16's.
+        fp32 = Rewriter(peer_loaded, settings=GenerationSettings(max_new_tokens=args.max_new_tokens))
+        largest["ours_float32"] = run_ours(fp32, texts, largest["batch_size"])
+        largest["peer_same_dtype"] = run_peer(loaded, texts, rewriter, largest["batch_size"], args.max_new_tokens)
+        print(json.dumps({k: largest[k]["tokens_per_s"] for k in ("ours_float32", "peer_same_dtype")}), flush=True)
     result = {
         "model": DEFAULT_MODEL, "prompts": args.n, "max_new_tokens": args.max_new_tokens,
         "peer": "transformers pipeline('text-generation'), same prompts, greedy, same max_new_tokens",
@@ -152,6 +177,9 @@ def main() -> None:
         "ratio_vs_peer": largest["ours_tokens_per_s_median"] / largest["peer_tokens_per_s_median"],
         "ratio_vs_peer_at_its_default_batch_1": largest["ours_tokens_per_s_median"]
         / rows[0]["peer_tokens_per_s_median"],
+        "ours_dtype": loaded.dtype, "peer_dtype": peer_loaded.dtype,
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        **(same_dtype_ratios(largest) if "ours_float32" in largest else {}),
         "rows": rows,
         **guard_rows(rewriter, texts, args.guard_batch_size),
         "peak_rss_mb": peak_rss_mb(),

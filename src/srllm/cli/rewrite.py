@@ -31,6 +31,8 @@ def rewrite(
     fmt: str | None = typer.Option(None, "--format", help="Input format if the extension is unusual."),
     batch_size: int = typer.Option(16, min=1, help="Texts per generation batch."),
     max_new_tokens: int | None = typer.Option(None, help="Fixed token budget (default: scaled to input)."),
+    dtype: str = typer.Option("auto", help="Inference dtype: auto (bf16 where the CPU/GPU computes it natively, "
+                                           "else fp32), float32, bfloat16, float16."),
     chunk: bool = typer.Option(False, help="Rewrite texts longer than the context sentence by sentence."),
     resume: bool = typer.Option(False, help="Continue an interrupted file job."),
     overwrite: bool = typer.Option(False, help="Replace an existing output / partial run."),
@@ -74,7 +76,8 @@ def rewrite(
                              id_field=id_field,
                              settings={"model": model, "adapter": adapter_choice, "backend": backend,
                                        "base_url": base_url, "template": template, "guard": guard,
-                                       "max_new_tokens": max_new_tokens, "max_batch_size": batch_size},
+                                       "max_new_tokens": max_new_tokens, "max_batch_size": batch_size,
+                                       "dtype": dtype},
                              ray=(ray_address, ray_actors, ray_cpus, ray_gpus))
         return
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
@@ -82,7 +85,7 @@ def rewrite(
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
         rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates,
                                  adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
-                                 template=template, settings=settings, chunk=chunk)
+                                 template=template, settings=settings, chunk=chunk, dtype=dtype)
     if input is None:
         result = rewriter.rewrite([text], batch_size=1)[0]
         if getattr(result, "status", None) in ("flagged", "skipped"):

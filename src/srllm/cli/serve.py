@@ -29,6 +29,8 @@ def serve(
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server for --backend openai (…/v1)."),
     remote_model: str | None = typer.Option(None, help="Model name sent to --base-url (default: --model)."),
     max_new_tokens: int | None = typer.Option(None, help="Fixed token budget per rewrite (default: scaled)."),
+    dtype: str = typer.Option("auto", help="Inference dtype: auto (bf16 where the CPU/GPU computes it natively, "
+                                           "else fp32), float32, bfloat16, float16."),
     guard: bool = typer.Option(True, help="Verify each rewrite, retry and flag (status, scores, reasons)."),
     max_batch_size: int = typer.Option(16, min=1, help="Most texts merged into one generation."),
     max_wait_ms: float = typer.Option(20.0, min=0, help="How long a request waits for others to batch with."),
@@ -64,7 +66,7 @@ def serve(
     enabled = [name.strip() for name in scorers.split(",") if name.strip()]
     settings = ServeSettings(
         host=host, port=port, model=model, adapter=None if no_adapter else (adapter or "auto"), backend=backend,
-        base_url=base_url, remote_model=remote_model, max_new_tokens=max_new_tokens, guard=guard,
+        base_url=base_url, remote_model=remote_model, max_new_tokens=max_new_tokens, guard=guard, dtype=dtype,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, require_key=require_key, insecure_no_auth=insecure_no_auth, keys_path=keys_file,
         jobs_db=jobs_db, job_chunk_rows=job_chunk_rows, rate_limit_per_minute=rate_limit, rate_limit_burst=rate_burst,

@@ -31,6 +31,7 @@ class LoadedModel:
     name: str
     adapter: str | None = None
     method: str = "base"
+    dtype: str = "float32"
 
 
 def resolve(name_or_path: str = DEFAULT_MODEL, *, auto_pull: bool = True) -> ResolvedModel:
@@ -106,13 +107,21 @@ def load_causal_lm(
     quantization: str | None = None,
     dtype: Any = None,
 ) -> LoadedModel:
-    """Load a causal LM + tokenizer; `adapter` is a PEFT adapter dir or "default" (shipped one)."""
+    """Load a causal LM + tokenizer; `adapter` is a PEFT adapter dir or "default" (shipped one).
+
+    `dtype`: a torch dtype or a name (`models.dtype`: "auto" picks bf16 on hardware that computes
+    it natively); None means fp32, what training and the paper's evaluations use. The model loads
+    in fp32 and a LoRA adapter is merged before the cast, so the merge does not round twice.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
+    from srllm.models.dtype import inference_dtype
+
     _quiet_transformers()
     resolved = resolve(name_or_path)
-    kwargs: dict[str, Any] = {"dtype": dtype or torch.float32}
+    target = inference_dtype(dtype) if dtype is not None else torch.float32
+    kwargs: dict[str, Any] = {"dtype": target if quantization else torch.float32}
     if quantization:
         from srllm.models.quantize import bnb_config
 
@@ -126,6 +135,9 @@ def load_causal_lm(
         adapter = default_adapter_for(resolved.name)
     if adapter:
         loaded = apply_adapter(loaded, adapter)
+    if not quantization and target != torch.float32:
+        loaded.model = loaded.model.to(target)
+    loaded.dtype = str(target).removeprefix("torch.")
     model.eval()
     return loaded
 

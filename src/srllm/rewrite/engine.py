@@ -103,13 +103,15 @@ class Rewriter:
         settings: GenerationSettings | None = None,
         chunk: bool = False,
         seed: int = 0,
+        dtype: str = "auto",
     ) -> Rewriter:
-        """adapter: "auto" (the shipped default adapter when one exists), None, or a PEFT dir."""
+        """adapter: "auto" (the shipped default adapter when one exists), None, or a PEFT dir.
+        dtype: "auto" runs bf16 where the hardware computes it natively, else fp32 (`models.dtype`)."""
         from srllm.models import default_adapter_for, resolve
 
         if adapter == "auto":
             adapter = default_adapter_for(resolve(model).name) if k_shot == 0 else None
-        loaded = load_causal_lm(model, adapter=adapter)
+        loaded = load_causal_lm(model, adapter=adapter, dtype=dtype)
         shots: list[Demonstration] = []
         if k_shot:
             source = demonstrations or _default_demonstrations()
@@ -200,7 +202,8 @@ class Rewriter:
     @property
     def continuous(self) -> bool:
         """Whether generation goes through the model's shared continuous-batching loop."""
-        return self.settings.continuous and self._prefix is not None and self.settings.prefix_cache
+        # Prompt-learning adapters (prefix tuning) own the cache: they take the generate() path.
+        return self.settings.continuous and self._prefix is not None
 
     def _generate_continuous(
         self, texts: Sequence[str], *, batch_size: int, progress: bool
@@ -213,7 +216,7 @@ class Rewriter:
         tokenizer = self.loaded.tokenizer
         n = max(1, self.settings.num_return_sequences)
         sampling = Sampling(self.settings.do_sample, self.settings.temperature, self.settings.top_p)
-        head = self.head_length()
+        head = self.head_length() if self.settings.prefix_cache else 0
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         requests = []
         for i in order:

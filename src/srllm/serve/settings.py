@@ -23,6 +23,7 @@ class ServeSettings(BaseModel):
     template: str = "debias"
     guard: bool = True  # transformers backend: verify each rewrite, retry, flag (srllm.rewrite.guard)
     max_new_tokens: int | None = None  # None: scaled to each input (GenerationSettings)
+    dtype: str = "auto"  # transformers backend: models.dtype ("auto" = bf16 where native, else fp32)
 
     # Dynamic batching: texts from concurrent requests run together in one generation.
     max_batch_size: int = Field(16, ge=1)

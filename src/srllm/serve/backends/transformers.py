@@ -17,7 +17,7 @@ def load(settings: ServeSettings) -> RewriterEngine:
 
     generation = GenerationSettings(max_new_tokens=settings.max_new_tokens)
     rewriter = load_rewriter(settings.model, guard=settings.guard, adapter=settings.adapter,
-                             template=settings.template, settings=generation)
+                             template=settings.template, settings=generation, dtype=settings.dtype)
     return RewriterEngine(rewriter)
 
 
