@@ -9,8 +9,8 @@ server's peak RSS per level, and whether the goals hold:
   - its p95 latency at 16 clients is <= 2x a single request's latency (p50 at 1 client);
   - zero errors.
 
-    .venv/bin/python benchmarks/serve_load.py                     # ~3-5 minutes on 2 cores
-    .venv/bin/python benchmarks/serve_load.py --requests 64 --max-new-tokens 32
+    .venv/bin/python benchmarks/serve_load.py                     # ~5 minutes on 2 cores
+    .venv/bin/python benchmarks/serve_load.py --requests 32 --max-new-tokens 32
     .venv/bin/python benchmarks/serve_load.py --soak-minutes 10   # the long run: RSS growth under load
 
 --soak-minutes N drives the batched server with 16 clients for N minutes (after the levels),
@@ -69,7 +69,7 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, max_batch: int, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "srllm.cli.serve", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--model", args.model, "--max-new-tokens", str(args.max_new_tokens),
+               "--model", args.model, "--max-new-tokens", str(args.max_new_tokens), "--dtype", args.dtype,
                "--max-batch-size", str(max_batch), "--max-wait-ms", str(args.max_wait_ms),
                "--rate-limit", "0", "--jobs-db", str(workdir / f"jobs-{max_batch}.sqlite"),
                "--scorers", "profanity", "--no-preload-scorers", "--log-level", "info"]
@@ -257,10 +257,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--adapter", default="auto", help='"auto" (shipped adapter), "none", or a PEFT dir')
-    parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level")
+    parser.add_argument("--requests", type=int, default=64,
+                        help="requests per concurrency level (64: four rounds of 16 clients, so the p95 "
+                             "at 16 is not just the ramp-up)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument("--dtype", default="auto", help="server inference dtype (auto: bf16 where native)")
     parser.add_argument("--max-wait-ms", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's)")
     parser.add_argument("--guard", action="store_true",
@@ -289,7 +292,7 @@ def main() -> None:
     result = {
         "benchmark": "serve_load", "model": args.model, "adapter": args.adapter,
         "max_new_tokens": args.max_new_tokens, "max_wait_ms": args.max_wait_ms, "guard": args.guard,
-        "threads": args.threads,
+        "threads": args.threads, "dtype": args.dtype,
         "requests_per_level": args.requests,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_before": [round(x, 2) for x in load_before],

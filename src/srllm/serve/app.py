@@ -260,7 +260,8 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         engine = engine_or_503()
         return schemas.ModelList(data=[schemas.ModelCard(id=engine.model, backend=engine.backend,
                                                          adapter=engine.adapter, method=engine.method,
-                                                         prompt_version=engine.prompt_version)])
+                                                         prompt_version=engine.prompt_version,
+                                                         dtype=getattr(engine, "dtype", None))])
 
     @app.post("/v1/chat/completions", response_model=schemas.ChatCompletion, tags=["openai"],
               responses=_errors(401, 413, 422, 429, 503, 504))

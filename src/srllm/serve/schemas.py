@@ -60,6 +60,7 @@ class ModelCard(BaseModel):
     adapter: str | None
     method: str
     prompt_version: str
+    dtype: str | None = None  # the local model's inference dtype (None: a remote backend)
 
 
 class ModelList(BaseModel):

@@ -44,6 +44,7 @@ class RewriterEngine:
         self.guarded = inner is not rewriter
         # Overlapping calls share decode steps (continuous batching) instead of queueing.
         self.concurrent = bool(getattr(inner, "continuous", False))
+        self.dtype = getattr(self.loaded, "dtype", None)
         self.prompt_version = str(getattr(inner, "prompt_version", "unknown"))
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Any]:
