@@ -109,3 +109,24 @@ def test_an_error_reaches_the_caller_and_the_loop_keeps_working(tiny_loaded: Loa
         loop.generate([Request([1, 2, vocab + 5], 4)])
     assert loop.decoder.idle()
     assert rewriter.rewrite(TEXTS[:2], batch_size=2)[0].generated_tokens > 0
+
+
+def test_the_widest_call_in_flight_sets_the_slots(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=12))
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    widths: list[int] = []
+    start = threading.Barrier(2)
+
+    def call(batch_size: int) -> None:
+        start.wait()
+        rewriter.generate(TEXTS, batch_size=batch_size)
+        widths.append(loop.decoder.slots)
+
+    threads = [threading.Thread(target=call, args=(size,)) for size in (2, 6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert 6 in widths  # while both ran, the narrow call did not shrink the wide one to 2
+    rewriter.generate(TEXTS[:1], batch_size=3)
+    assert loop.decoder.slots == 3  # alone again, a call gets exactly its own width

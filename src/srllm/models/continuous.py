@@ -274,6 +274,7 @@ class DecodeLoop:
         self.decoder = decoder
         self._wake = threading.Condition()
         self._waiters: dict[Any, _Waiter] = {}
+        self._slots: dict[int, int] = {}
         self._thread: threading.Thread | None = None
         self._next = 0
 
@@ -289,11 +290,13 @@ class DecodeLoop:
             return []
         waiter = _Waiter(len(requests), on_result)
         with self._wake:
-            if slots:
-                self.decoder.slots = max(1, slots)
             self._next += 1
             call = self._next
             self._waiters[call] = waiter
+            if slots:
+                self._slots[call] = max(1, slots)
+                # The widest call in flight sets the width: a narrow call never squeezes a wide one.
+                self.decoder.slots = max(self._slots.values())
             for index, request in enumerate(requests):
                 self.decoder.submit(Request(request.ids, request.max_new_tokens, (call, index),
                                             request.sampling, request.head))
@@ -302,6 +305,7 @@ class DecodeLoop:
         waiter.done.wait()
         with self._wake:
             self._waiters.pop(call, None)
+            self._slots.pop(call, None)
         if waiter.error is not None:
             raise waiter.error
         return [Finished(requests[i].key, f.tokens, f.prompt_tokens, f.reason)
