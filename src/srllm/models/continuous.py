@@ -126,6 +126,9 @@ class ContinuousDecoder:
         """Forget every live row and waiting prompt (after an error)."""
         with self._lock:
             self._pending.clear()
+        self._forget_rows()
+
+    def _forget_rows(self) -> None:
         self._rows, self._cache, self._mask, self._last = [], None, None, None
 
     # -- one step ----------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ class ContinuousDecoder:
             cache, mask, logits = self._prefill(head, group)
             rows = [_Row(request) for request in group]
             self.prefills += 1
-            self._merge(rows, _with_spare_columns(cache), mask)
+            self._merge(rows, cache, mask)
             first = self._choose(logits, [request.sampling for request in group])
             finished += self._advance(first, start=len(self._rows) - len(rows))
         return finished
@@ -234,7 +237,7 @@ class ContinuousDecoder:
         import torch
 
         if not indices:
-            self._rows, self._cache, self._mask, self._last = [], None, None, None
+            self._forget_rows()
             return
         index = torch.tensor(indices)
         self._rows = [self._rows[i] for i in indices]
@@ -249,21 +252,21 @@ class ContinuousDecoder:
             keys, values = layer.keys[index], layer.values[index]
             if columns is not None:
                 keys, values = keys.index_select(2, columns), values.index_select(2, columns)
-            layer.set(keys, values)
+            layer.set([keys], [values], keys.shape[2])
 
     def _merge(self, rows: list[_Row], cache: Any, mask: Any) -> None:
-        """Append a freshly prefilled group to the live rows, left-padding the shorter side."""
+        """Append a freshly prefilled group (a plain `DynamicCache`) to the live rows, left-padding
+        the shorter side; the live cache is rebuilt in one copy."""
         import torch
 
         if not self._rows:
-            self._rows, self._cache, self._mask = rows, cache, mask
+            self._rows, self._cache, self._mask = rows, _with_spare_columns(cache), mask
             return
         width = max(self._mask.shape[1], mask.shape[1])
-        old_pad, new_pad = width - self._mask.shape[1], width - mask.shape[1]
-        self._mask = torch.cat([_pad_left(self._mask, old_pad), _pad_left(mask, new_pad)], dim=0)
+        self._mask = torch.cat([_pad_left(self._mask, width - self._mask.shape[1]),
+                                _pad_left(mask, width - mask.shape[1])], dim=0)
         for old, new in zip(self._cache.layers, cache.layers, strict=True):
-            old.set(torch.cat([_pad_left(old.keys, old_pad, dim=2), _pad_left(new.keys, new_pad, dim=2)]),
-                    torch.cat([_pad_left(old.values, old_pad, dim=2), _pad_left(new.values, new_pad, dim=2)]))
+            old.set([old.keys, new.keys], [old.values, new.values], width)
         self._rows = self._rows + rows
 
 
@@ -381,23 +384,18 @@ def _spare_layer_type() -> type:
     class SpareLayer(DynamicLayer):
         """A `DynamicLayer` whose keys/values are views into buffers with spare columns."""
 
-        def set(self, keys: Any, values: Any) -> None:
-            import torch
-
-            batch, heads, length, dim = keys.shape
-            shape = (batch, heads, length + SPARE_COLUMNS, dim)
-            self._k = torch.empty(shape, dtype=keys.dtype, device=keys.device)
-            self._v = torch.empty(shape, dtype=values.dtype, device=values.device)
-            self._k[:, :, :length] = keys
-            self._v[:, :, :length] = values
-            self._length = length
-            self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
-            self.device, self.is_initialized = keys.device, True
+        def set(self, keys: Sequence[Any], values: Sequence[Any], width: int) -> None:
+            """Hold the rows of `keys`/`values` (groups stacked along the batch), each group
+            right-aligned to `width` columns, in new buffers with spare columns after them."""
+            self._k, self._v = _spare_buffer(keys, width), _spare_buffer(values, width)
+            self._length = width
+            self.keys, self.values = self._k[:, :, :width], self._v[:, :, :width]
+            self.device, self.is_initialized = self._k.device, True
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             end = self._length + key_states.shape[-2]
             if end > self._k.shape[2]:
-                self.set(self.keys, self.values)
+                self.set([self.keys], [self.values], self._length)
             self._k[:, :, self._length:end] = key_states
             self._v[:, :, self._length:end] = value_states
             self._length = end
@@ -417,19 +415,35 @@ def _with_spare_columns(cache: Any) -> Any:
         _SPARE_LAYER = _spare_layer_type()
     for index, layer in enumerate(cache.layers):
         spare = _SPARE_LAYER()
-        spare.set(layer.keys, layer.values)
+        spare.set([layer.keys], [layer.values], layer.keys.shape[2])
         cache.layers[index] = spare
     return cache
 
 
-def _pad_left(tensor: Any, columns: int, dim: int = 1) -> Any:
+def _spare_buffer(parts: Sequence[Any], width: int) -> Any:
+    """`parts` stacked along the batch, each right-aligned to `width` columns, then SPARE_COLUMNS
+    unwritten columns. The left padding is zeroed: it is masked, but garbage there (NaN) would
+    still poison attention's weighted sum."""
+    import torch
+
+    batch, (_, heads, _, dim) = sum(part.shape[0] for part in parts), parts[0].shape
+    buffer = torch.empty((batch, heads, width + SPARE_COLUMNS, dim), dtype=parts[0].dtype, device=parts[0].device)
+    row = 0
+    for part in parts:
+        pad = width - part.shape[2]
+        buffer[row: row + part.shape[0], :, :pad] = 0
+        buffer[row: row + part.shape[0], :, pad:width] = part
+        row += part.shape[0]
+    return buffer
+
+
+def _pad_left(mask: Any, columns: int) -> Any:
+    """`columns` masked-out columns before a [rows, width] attention mask."""
     import torch
 
     if columns == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = columns
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+        return mask
+    return torch.cat([mask.new_zeros((mask.shape[0], columns)), mask], dim=1)
 
 
 def _warp(scores: Any, sampling: Sampling) -> Any:

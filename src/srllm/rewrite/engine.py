@@ -313,15 +313,19 @@ class Rewriter:
         return results
 
 
-_TOKENIZER_LOCKS: dict[int, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
 def tokenizer_lock(tokenizer: Any) -> threading.Lock:
-    """One lock per tokenizer: a fast tokenizer used from two threads at once can raise
-    "Already borrowed" (the service rewrites from several threads)."""
+    """One lock per tokenizer, kept on it (as the decode loop is kept on its model): a fast
+    tokenizer used from two threads at once can raise "Already borrowed" (the service rewrites
+    from several threads)."""
     with _LOCKS_GUARD:
-        return _TOKENIZER_LOCKS.setdefault(id(tokenizer), threading.Lock())
+        lock = getattr(tokenizer, "_srllm_lock", None)
+        if lock is None:
+            lock = threading.Lock()
+            tokenizer._srllm_lock = lock
+        return lock
 
 
 def _can_share_prefix(loaded: LoadedModel) -> bool:
