@@ -62,6 +62,10 @@ def rewrite(
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("give a text, pipe one on stdin, or use --input/--output")
         text = sys.stdin.read()
+    if input is not None and output is not None:
+        from srllm.rewrite.jobs import check_job_paths
+
+        check_job_paths(input, output, errors_file)  # before the model loads: a refusal costs nothing
     adapter_choice = None if no_adapter else (adapter or "auto")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine '{engine}'; use local or ray", field="engine")

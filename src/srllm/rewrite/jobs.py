@@ -41,6 +41,39 @@ def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial.jsonl")
 
 
+def default_errors_path(output: Path) -> Path:
+    return output.with_name(output.name + ".errors.jsonl")
+
+
+def written_paths(output: Path, errors_path: Path | None = None) -> dict[str, Path]:
+    """Every file a job writes, by what the user knows it as (for the messages)."""
+    return {"--output": output, "--errors-file": errors_path or default_errors_path(output),
+            "the partial file": partial_path(output)}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:  # a hardlink (or a bind mount) resolves to another name but is the same inode
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet, so they are not one file
+        return False
+
+
+def check_job_paths(input_path: str | Path, output: str | Path, errors_path: str | Path | None = None) -> None:
+    """Refuse a job whose input and written files are not all distinct files (symlinks and hardlinks
+    included): one write would destroy another file, the input first of all. Cheap: run it first."""
+    named = [("--input", Path(input_path)),
+             *written_paths(Path(output), Path(errors_path) if errors_path else None).items()]
+    for i, (first_name, first) in enumerate(named):
+        for name, path in named[i + 1:]:
+            if _same_file(first, path):
+                why = ("the input is never modified, so a file the job writes must not be the input file"
+                       if first_name == "--input" else "one would overwrite the other")
+                raise InputError(f"{name} {path} is the same file as {first_name} {first}; {why}. "
+                                 "Choose another path", path=str(path))
+
+
 def _output_format(output: Path) -> str:
     fmt = output.suffix.lstrip(".").lower()
     fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
@@ -147,8 +180,7 @@ def run_file_job(
             raise ValueError("run_file_job needs rewrite or stream")
         stream = batched(rewrite, batch_rows)
     input_path, output = Path(input_path), Path(output_path)
-    if output.resolve() == input_path.resolve():
-        raise InputError("the output must not be the input file (the input is never modified)", path=str(output))
+    check_job_paths(input_path, output, errors_path)
     out_fmt = _output_format(output)
     partial = partial_path(output)
     if overwrite:
@@ -167,7 +199,7 @@ def run_file_job(
         raise InputError(first.message + more, path=first.path, line=first.line, field=first.field)
     report = JobReport(output=output, rows_total=len(rows), rows_done_before=0, rows_rewritten=0, errors=errors)
     if errors:
-        report.errors_path = Path(errors_path) if errors_path else output.with_name(output.name + ".errors.jsonl")
+        report.errors_path = Path(errors_path) if errors_path else default_errors_path(output)
         write_atomic(report.errors_path, [error.to_dict() for error in errors], "jsonl")
     if resume and output.exists() and not partial.exists():
         report.rows_done_before = report.rows_total
