@@ -28,6 +28,7 @@ from srllm.data import (
 )
 from srllm.data.readers import ReadResult
 from srllm.errors import InputError
+from srllm.lines import split_lines
 
 app = typer.Typer(help="CMD data: import, check, split, describe, format and annotate.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -223,7 +224,7 @@ def annotate(
     """A model proposes labels, biased words and a safe variation (with annotator provenance)."""
     _refuse_overwrite(source, out)
     if source.endswith(".txt"):
-        lines = [t for t in Path(source).read_text(encoding="utf-8").splitlines() if t.strip()]
+        lines = [t for t in split_lines(Path(source).read_text(encoding="utf-8")) if t.strip()]
         records = texts_to_records(lines, prefix=Path(source).stem)
     else:
         records = _load(source, fmt, importer, mapping).records

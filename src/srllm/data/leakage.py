@@ -27,6 +27,7 @@ from rapidfuzz import fuzz
 
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.errors import InputError, SrllmError
+from srllm.lines import numbered_lines
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def read_cmd_texts(path: Path) -> list[EvalText]:
 def read_devcases_texts(path: Path) -> list[EvalText]:
     """Only the `text` field of each line, redacted in reports: the held-out quality set is never read otherwise."""
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from srllm.data.importers import IMPORTERS, FieldError, ImporterSpec, RawRow, detect_importer
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
+from srllm.lines import numbered_lines
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -97,7 +98,7 @@ def _read_text(path: str | Path) -> str:
 
 
 def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in numbered_lines(_read_text(path)):
         if not line.strip():
             continue
         try:

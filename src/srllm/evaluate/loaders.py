@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError, SrllmError
+from srllm.lines import numbered_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STEREOSET_LABELS = ("stereotype", "anti-stereotype", "unrelated")
@@ -333,7 +334,7 @@ def load_texts(path: str | Path, *, text_field: str = "text") -> list[TextRecord
     if not file.is_file():
         raise InputError("file not found; pass a JSONL file with one {\"text\": ...} per line", path=str(file))
     records = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in numbered_lines(file.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.lines import split_lines
 from srllm.prompts.templates import PromptTemplate, get_template
 
 Message = dict[str, str]
@@ -75,7 +76,7 @@ def load_demonstrations(path: str | Path) -> list[Demonstration]:
     path = Path(path)
     demos: list[Demonstration] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = split_lines(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read demonstrations ({exc})", path=str(path)) from exc
     for number, line in enumerate(lines, start=1):

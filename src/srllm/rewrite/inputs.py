@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.lines import numbered_lines
 
 FORMATS = ("jsonl", "csv", "txt")
 
@@ -97,7 +98,7 @@ def read_rows(
 
 def _jsonl_rows(content: str, path: Path, text_field: str):
     index = 0
-    for number, raw in enumerate(content.splitlines(), start=1):
+    for number, raw in numbered_lines(content):
         if not raw.strip():
             continue
         try:
@@ -132,7 +133,7 @@ def _csv_rows(content: str, path: Path, text_field: str):
 
 def _txt_rows(content: str, path: Path, text_field: str):
     index = 0
-    for number, raw in enumerate(content.splitlines(), start=1):
+    for number, raw in numbered_lines(content):
         if raw.strip():
             yield index, number, {text_field: raw}, None
             index += 1

@@ -17,6 +17,7 @@ from typing import Any
 
 from srllm.data.writers import atomic_open
 from srllm.errors import InputError
+from srllm.lines import split_lines
 from srllm.provenance import file_sha256
 from srllm.rewrite.inputs import InputRow, RowError, read_rows
 
@@ -90,7 +91,7 @@ def _load_partial(path: Path, input_hash: str, input_path: Path) -> dict[int, di
         keep = data.rfind(b"\n") + 1
         if keep < len(data):
             handle.truncate(keep)
-    lines = data[:keep].decode("utf-8").splitlines()
+    lines = split_lines(data[:keep].decode("utf-8"))
     if not lines:
         return done
     header = json.loads(lines[0]).get("_srllm_job", {})

@@ -32,6 +32,7 @@ from srllm.evaluate.experiments.base import (
 )
 from srllm.evaluate.experiments.common import subsample
 from srllm.evaluate.stats import bootstrap_mean_ci
+from srllm.lines import numbered_lines, split_lines
 
 DIMENSIONS = ("safety", "language")
 SHEET_COLUMNS = ["item", "candidate", "original", "rewrite", "safety", "language", "rater", "comment"]
@@ -110,7 +111,7 @@ def read_candidates(path: Path, ctx: RunContext) -> list[dict[str, Any]]:
                              path=str(path))
         ctx.uses_data(records_file)
         items: dict[str, dict[str, Any]] = {}
-        for line in records_file.read_text(encoding="utf-8").splitlines():
+        for line in split_lines(records_file.read_text(encoding="utf-8")):
             row = json.loads(line)
             if "variant" not in row or "output" not in row:
                 raise InputError("records lack variant/output; use a methods run dir", path=str(records_file))
@@ -119,7 +120,7 @@ def read_candidates(path: Path, ctx: RunContext) -> list[dict[str, Any]]:
         return list(items.values())
     ctx.uses_data(path)
     items_list = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         row = json.loads(line)
