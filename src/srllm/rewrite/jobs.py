@@ -46,10 +46,15 @@ def default_errors_path(output: Path) -> Path:
     return output.with_name(output.name + ".errors.jsonl")
 
 
+def manifest_path(output: Path) -> Path:
+    """Written beside a finished output: which input (SHA-256) it was made from, so --resume can tell."""
+    return output.with_name(output.name + ".job.json")
+
+
 def written_paths(output: Path, errors_path: Path | None = None) -> dict[str, Path]:
     """Every file a job writes, by what the user knows it as (for the messages)."""
     return {"--output": output, "--errors-file": errors_path or default_errors_path(output),
-            "the partial file": partial_path(output)}
+            "the partial file": partial_path(output), "the job file": manifest_path(output)}
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -104,6 +109,26 @@ def _load_partial(path: Path, input_hash: str, input_path: Path) -> dict[int, di
         record = json.loads(raw)
         done[int(record["_row"])] = record
     return done
+
+
+def _check_finished(output: Path, input_hash: str, input_path: Path) -> None:
+    """A finished output is current only if it was made from this very input (like the partial file's check)."""
+    try:
+        made_from = json.loads(manifest_path(output).read_text(encoding="utf-8")).get("input_sha256")
+    except (OSError, ValueError, AttributeError):
+        raise InputError(f"cannot tell which input {output} was made from ({manifest_path(output).name} is "
+                         "missing or unreadable); use --overwrite to rewrite every row", path=str(output)) from None
+    if made_from != input_hash:
+        raise InputError(f"the input has changed since {output} was finished; use --overwrite to rewrite "
+                         "every row into a fresh output", path=str(input_path))
+
+
+def _finish(output: Path, final: list[dict[str, Any]], out_fmt: str, input_path: Path, input_hash: str) -> None:
+    """Output, then its job file, then drop the partial: a kill in between leaves a resumable state."""
+    write_atomic(output, final, out_fmt)
+    record = {"input": str(input_path), "input_sha256": input_hash, "rows": len(final)}
+    write_atomic(manifest_path(output), [record], "jsonl")
+    partial_path(output).unlink(missing_ok=True)
 
 
 def _append(handle: Any, records: Sequence[dict[str, Any]]) -> None:
@@ -186,6 +211,7 @@ def run_file_job(
     partial = partial_path(output)
     if overwrite:
         partial.unlink(missing_ok=True)
+        manifest_path(output).unlink(missing_ok=True)
     elif partial.exists() and not resume:
         raise InputError(f"an interrupted run left {partial}; pass --resume to continue it or --overwrite "
                          "to start over", path=str(output))
@@ -198,15 +224,18 @@ def run_file_job(
         more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
             if len(errors) > 1 else " (--skip-invalid skips bad rows and reports them)"
         raise InputError(first.message + more, path=first.path, line=first.line, field=first.field)
+    input_hash = file_sha256(input_path)
+    finished = resume and output.exists() and not partial.exists()
+    if finished:
+        _check_finished(output, input_hash, input_path)
     report = JobReport(output=output, rows_total=len(rows), rows_done_before=0, rows_rewritten=0, errors=errors)
     if errors:
         report.errors_path = Path(errors_path) if errors_path else default_errors_path(output)
         write_atomic(report.errors_path, [error.to_dict() for error in errors], "jsonl")
-    if resume and output.exists() and not partial.exists():
+    if finished:
         report.rows_done_before = report.rows_total
-        return report  # finished earlier; nothing to do
+        return report  # finished earlier from this same input; nothing to do
 
-    input_hash = file_sha256(input_path)
     done = _load_partial(partial, input_hash, input_path) if partial.exists() else {}
     report.rows_done_before = len(done)
     if on_progress and done:
@@ -227,6 +256,5 @@ def run_file_job(
             if on_progress:
                 on_progress(len(batch))
     final = [{k: v for k, v in done[row.index].items() if k != "_row"} for row in rows]
-    write_atomic(output, final, out_fmt)
-    partial.unlink(missing_ok=True)
+    _finish(output, final, out_fmt, input_path, input_hash)
     return report
