@@ -13,6 +13,7 @@ class InputError(SrllmError):
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
         self.path, self.line, self.field = path, line, field
+        self.message = message  # without the where, so a caller can say it again for another place
         where = ", ".join(
             part for part in (
                 f"file {path}" if path else "",

@@ -135,7 +135,9 @@ def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Pat
         report = run_file_job(
             lambda texts: rewriter.rewrite(texts, batch_size=batch_size),
             input, output, errors_path=options.pop("errors_file"),
-            batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n), **options,
+            batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n),
+            check=getattr(rewriter, "rewriter", rewriter).fit_problem,  # a guard wraps the Rewriter
+            **options,
         )
     _print_report(report)
 

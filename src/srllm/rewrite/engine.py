@@ -62,6 +62,12 @@ class GenerationSettings:
             return self.max_new_tokens
         return min(self.max_new_tokens_cap, int(input_tokens * 1.5) + 32)
 
+    def answerable_tokens(self) -> int:
+        """The longest input whose whole rewrite fits the answer budget (the scaled budget is 1.5x + 32):
+        a longer one's answer is cut off at the cap."""
+        cap = self.max_new_tokens or self.max_new_tokens_cap
+        return max(16, int((cap - 32) / 1.5))
+
 
 def _default_demonstrations() -> Path | None:
     from srllm.paths import ASSETS_DIR
@@ -90,6 +96,7 @@ class Rewriter:
         self.context_length = context_length(loaded)
         self._prefix = PrefixCache(loaded.model) if _can_share_prefix(loaded) else None
         self._head_length: int | None = None
+        self._limit: int | None = None  # context left after the prompt around the text (fixed per rewriter)
 
     @classmethod
     def load(
@@ -161,27 +168,51 @@ class Rewriter:
         return results
 
     def _units(self, texts: Sequence[str]) -> list[list[str]]:
-        """Each text as one unit, or as sentence chunks when it would not fit the context."""
-        overhead = self.count_tokens(self.prompt(""))
-        limit = self.context_length - overhead
+        """Each text as one unit, or (with chunk) as sentence chunks when the context or the answer cap
+        would not take it whole."""
+        limit = self._input_limit()
         units: list[list[str]] = []
         for index, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError("the text is empty", line=index + 1, field="text")
             tokens = self.count_tokens(text)
-            if tokens + self.settings.budget(tokens) <= limit:
+            if self._whole(tokens, limit):
                 units.append([text])
             elif self.chunk:
-                chunk_budget = max(16, int((limit - 32) / 2.5))
-                units.append(chunk_text(text, chunk_budget, self.count_tokens))
-            else:
-                raise InputError(
-                    f"the text has {tokens} tokens; with the prompt and the answer it does not fit the "
-                    f"model's context of {self.context_length} tokens. Use --chunk to rewrite it "
-                    "sentence by sentence, or split it.",
-                    line=index + 1, field="text",
-                )
+                units.append(chunk_text(text, self._chunk_tokens(limit), self.count_tokens))
+            elif problem := self._context_problem(tokens, limit):
+                raise InputError(problem, line=index + 1, field="text")
+            else:  # fits the context, but the capped answer may be cut: the file job flags a short rewrite
+                units.append([text])
         return units
+
+    def fit_problem(self, text: str) -> str | None:
+        """Why this rewriter cannot take `text` (too long for the context and no chunking), or None."""
+        if self.chunk:
+            return None
+        return self._context_problem(self.count_tokens(text), self._input_limit())
+
+    def _input_limit(self) -> int:
+        if self._limit is None:
+            self._limit = self.context_length - self.count_tokens(self.prompt(""))
+        return self._limit
+
+    def _whole(self, tokens: int, limit: int) -> bool:
+        """Fits the context with its answer, and (with a scaled budget) the answer is not capped."""
+        if tokens + self.settings.budget(tokens) > limit:
+            return False
+        return bool(self.settings.max_new_tokens) or tokens <= self.settings.answerable_tokens()
+
+    def _chunk_tokens(self, limit: int) -> int:
+        """Chunks fit the context with their answer and are short enough to be answered in full."""
+        return max(16, min(int((limit - 32) / 2.5), self.settings.answerable_tokens()))
+
+    def _context_problem(self, tokens: int, limit: int) -> str | None:
+        if tokens + self.settings.budget(tokens) <= limit:
+            return None
+        return (f"the text has {tokens} tokens; with the prompt and the answer it does not fit the "
+                f"model's context of {self.context_length} tokens. Use --chunk to rewrite it "
+                "sentence by sentence, or split it.")
 
     def generate(
         self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False

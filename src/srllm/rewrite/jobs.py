@@ -25,6 +25,10 @@ OUTPUT_FORMATS = ("jsonl", "csv")
 RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
 # Set by the guard (srllm.rewrite.guard): ok | unchanged | flagged | skipped, the scores and why.
 GUARD_FIELDS = ("status", "scores", "reasons")
+# A rewrite keeps the input's facts, so one under a quarter of a long input's length was most likely
+# cut off (the answer cap) rather than condensed; short inputs may legitimately shrink a lot.
+SHORT_REWRITE_RATIO = 0.25
+SHORT_REWRITE_MIN_INPUT = 1000  # characters
 
 
 @dataclass
@@ -165,21 +169,67 @@ def _result_row(row: InputRow, result: Any, id_field: str | None) -> dict[str, A
     out.update({name: getattr(result, name) for name in RESULT_FIELDS})
     # Guarded results carry these; a plain Rewriter's do not, and its rows stay as they were.
     out.update({name: getattr(result, name) for name in GUARD_FIELDS if hasattr(result, name)})
+    _flag_if_short(out, row.text)
     return out
+
+
+def short_rewrite_reason(text: str, rewrite: str | None) -> str | None:
+    """Why a rewrite looks cut off (far shorter than its long input), or None."""
+    if len(text) < SHORT_REWRITE_MIN_INPUT or rewrite is None or len(rewrite) >= SHORT_REWRITE_RATIO * len(text):
+        return None
+    return (f"the rewrite is implausibly short: {len(rewrite)} characters for an input of {len(text)}; it was "
+            "probably cut off at the answer limit. Review it, or rewrite the text with --chunk or split it")
+
+
+def _flag_if_short(out: dict[str, Any], text: str) -> None:
+    """Flag like the guard does (status + reasons); a skipped or unchanged row has nothing to judge."""
+    if out.get("status", "ok") not in ("ok", "flagged"):
+        return
+    reason = short_rewrite_reason(text, out.get("rewrite"))
+    if reason:
+        out["status"] = "flagged"
+        out["reasons"] = [*(out.get("reasons") or []), reason]
 
 
 RowStream = Callable[[list[InputRow]], Iterable[tuple[list[InputRow], list[Any]]]]
 
 
-def batched(rewrite: Callable[[list[str]], list[Any]], batch_rows: int) -> RowStream:
+def batched(rewrite: Callable[[list[str]], list[Any]], batch_rows: int, path: str | None = None) -> RowStream:
     """The local engine: rewrite the pending rows in order, `batch_rows` at a time."""
 
     def stream(rows: list[InputRow]) -> Iterator[tuple[list[InputRow], list[Any]]]:
         for start in range(0, len(rows), batch_rows):
             batch = rows[start: start + batch_rows]
-            yield batch, rewrite([row.text for row in batch])
+            try:
+                results = rewrite([row.text for row in batch])
+            except InputError as exc:
+                raise _in_file(exc, batch, path) from None
+            yield batch, results
 
     return stream
+
+
+def _in_file(exc: InputError, batch: list[InputRow], path: str | None) -> InputError:
+    """The rewriter counts lines within its batch; the user needs the file and the file's line."""
+    if exc.line is None or not 1 <= exc.line <= len(batch) or exc.path:
+        return exc
+    return InputError(exc.message, path=path, line=batch[exc.line - 1].line, field=exc.field)
+
+
+def _screen_rows(rows: list[InputRow], check: Callable[[str], str | None] | None, path: Path,
+                 text_field: str) -> tuple[list[InputRow], list[RowError]]:
+    """Rows the rewriter can take, and an error for each it cannot (before any model time is spent)."""
+    if check is None:
+        return rows, []
+    kept: list[InputRow] = []
+    errors: list[RowError] = []
+    for row in rows:
+        problem = check(row.text)
+        if problem:
+            errors.append(RowError(str(path), row.line, text_field, problem))
+        else:
+            kept.append(row)
+    return kept, errors
 
 
 def run_file_job(
@@ -197,15 +247,17 @@ def run_file_job(
     batch_rows: int = 32,
     on_progress: Callable[[int], None] | None = None,
     stream: RowStream | None = None,
+    check: Callable[[str], str | None] | None = None,
 ) -> JobReport:
     """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS, and
     GUARD_FIELDS when the rewriter is guarded), or with `stream(rows)`, which yields (rows, results)
-    in any order (the Ray engine). Each yielded batch is on disk before the next is asked for."""
+    in any order (the Ray engine). Each yielded batch is on disk before the next is asked for.
+    `check(text)` says why the rewriter cannot take a text (e.g. too long): that row is a bad row."""
+    input_path, output = Path(input_path), Path(output_path)
     if stream is None:
         if rewrite is None:
             raise ValueError("run_file_job needs rewrite or stream")
-        stream = batched(rewrite, batch_rows)
-    input_path, output = Path(input_path), Path(output_path)
+        stream = batched(rewrite, batch_rows, str(input_path))
     check_job_paths(input_path, output, errors_path)
     out_fmt = _output_format(output)
     partial = partial_path(output)
@@ -219,6 +271,8 @@ def run_file_job(
         raise InputError("already exists; pass --overwrite to replace it", path=str(output))
 
     rows, errors = read_rows(input_path, fmt=fmt, text_field=text_field, id_field=id_field)
+    rows, unfit = _screen_rows(rows, check, input_path, text_field)
+    errors = sorted([*errors, *unfit], key=lambda error: error.line)
     if errors and not skip_invalid:
         first = errors[0]
         more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
