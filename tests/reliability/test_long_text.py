@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from srllm.cli.main import app
-from srllm.rewrite import GenerationSettings, Rewriter
+from srllm.rewrite import Rewriter
 from srllm.rewrite.jobs import run_file_job
 
 SENTENCE = "The committee reviewed the quarterly budget and approved the new training plan for every team."
