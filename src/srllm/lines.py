@@ -1,13 +1,29 @@
-"""Split JSON Lines and one-text-per-line files into lines: on "\\n" only, everywhere we read them.
+"""Reading JSON Lines (and one-text-per-line files) the same way everywhere.
 
-`str.splitlines()` also breaks at U+2028, U+2029, U+0085, \\v, \\f and \\x1c-\\x1e. JSON allows those
-raw inside a string, and `json.dumps(ensure_ascii=False)` (our partial and output files) writes
-them raw, so splitlines() cut valid rows in two. A "\\r" before the "\\n" (CRLF files) is dropped.
+Lines are split on "\\n" only. `str.splitlines()` also breaks at U+2028, U+2029, U+0085, \\v, \\f and
+\\x1c-\\x1e; JSON allows those raw inside a string, and `json.dumps(ensure_ascii=False)` (our partial
+and output files) writes them raw, so splitlines() cut valid rows in two. A "\\r" before the "\\n"
+(CRLF files) is dropped.
+
+A line's JSON may nest at most MAX_JSON_DEPTH levels: `json.loads` raises RecursionError on very deep
+input, and whatever parses must still be written again (partial file, job store, CSV cells) without
+recursing as deep.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
+
+MAX_JSON_DEPTH = 100
+
+
+class JsonTooDeepError(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH; the message is a sentence for the user."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep; flatten it")
 
 
 def split_lines(text: str) -> list[str]:
@@ -21,3 +37,28 @@ def split_lines(text: str) -> list[str]:
 def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
     """(1-based line number as an editor counts it, line) pairs."""
     return enumerate(split_lines(text), start=1)
+
+
+def loads_bounded(raw: str) -> Any:
+    """`json.loads`, raising JsonTooDeepError (never RecursionError) for too deeply nested JSON;
+    json.JSONDecodeError as usual for malformed JSON."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeepError() from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise JsonTooDeepError()
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Iterative, so checking depth cannot itself overflow the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

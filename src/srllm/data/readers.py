@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from srllm.data.importers import IMPORTERS, FieldError, ImporterSpec, RawRow, detect_importer
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
-from srllm.lines import numbered_lines
+from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -102,10 +102,12 @@ def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = loads_bounded(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno}); fix or remove the line",
                              path=str(path), line=number) from exc
+        except JsonTooDeepError as exc:
+            raise InputError(str(exc), path=str(path), line=number) from None
         if not isinstance(row, dict):
             raise InputError("each line must be a JSON object", path=str(path), line=number)
         yield number, row
@@ -114,7 +116,9 @@ def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
 def _json_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
     text = _read_text(path)
     try:
-        data = json.loads(text)
+        data = loads_bounded(text)
+    except JsonTooDeepError as exc:
+        raise InputError(str(exc), path=str(path)) from None
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # a .json file that is really JSON Lines
             yield from _jsonl_rows(path)

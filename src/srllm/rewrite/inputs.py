@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.lines import numbered_lines
+from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 
 FORMATS = ("jsonl", "csv", "txt")
 
@@ -102,9 +102,11 @@ def _jsonl_rows(content: str, path: Path, text_field: str):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = loads_bounded(raw)
         except json.JSONDecodeError as exc:
             yield index, number, {}, ("json", f"malformed JSON ({exc.msg} at column {exc.colno})")
+        except JsonTooDeepError as exc:
+            yield index, number, {}, ("json", str(exc))
         else:
             if not isinstance(record, dict):
                 yield index, number, {}, ("json", "each line must be a JSON object")

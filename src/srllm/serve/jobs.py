@@ -170,12 +170,12 @@ def parse_upload(filename: str, data: bytes, *, fmt: str | None, text_field: str
             rows, errors = read_rows(path, fmt=fmt, text_field=text_field, id_field=id_field)
         except InputError as exc:
             # Say the user's file name, never our temporary path.
-            raise InputError(str(exc).replace(str(path), name), field=exc.field or "file") from None
+            raise InputError(exc.message.replace(str(path), name), path=name if exc.path else None,
+                             line=exc.line, field=exc.field or "file") from None
     if errors:
         first = errors[0]
         more = f" ({len(errors) - 1} more bad rows)" if len(errors) > 1 else ""
-        raise InputError(f"file {name}, line {first.line}, field '{first.field}': {first.message}{more}",
-                         field=first.field)
+        raise InputError(f"{first.message}{more}", path=name, line=first.line, field=first.field)
     if not rows:
         raise InputError(f"file {name} has no rows to rewrite", field="file")
     return rows
