@@ -62,10 +62,13 @@ def rewrite(
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("give a text, pipe one on stdin, or use --input/--output")
         text = sys.stdin.read()
+    total = 0
     if input is not None and output is not None:
-        from srllm.rewrite.jobs import check_job_paths
+        from srllm.rewrite.jobs import check_input, check_job_paths
 
-        check_job_paths(input, output, errors_file)  # before the model loads: a refusal costs nothing
+        # Before the model loads: a refusal costs nothing.
+        check_job_paths(input, output, errors_file)
+        total = check_input(input, fmt=fmt, text_field=text_field, id_field=id_field, skip_invalid=skip_invalid)
     adapter_choice = None if no_adapter else (adapter or "auto")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine '{engine}'; use local or ray", field="engine")
@@ -75,7 +78,7 @@ def rewrite(
         if shots or chunk or candidates or guard_config or demonstrations:
             raise InputError("--engine ray runs the service's pipeline; --shots, --chunk, --candidates and "
                              "--guard-config are local-engine options", field="engine")
-        _rewrite_file_on_ray(input, output, batch_size=batch_size, resume=resume, overwrite=overwrite,
+        _rewrite_file_on_ray(input, output, total=total, batch_size=batch_size, resume=resume, overwrite=overwrite,
                              skip_invalid=skip_invalid, errors_file=errors_file, fmt=fmt, text_field=text_field,
                              id_field=id_field,
                              settings={"model": model, "adapter": adapter_choice, "backend": backend,
@@ -96,16 +99,15 @@ def rewrite(
             console.print(f"[yellow]{result.status}[/]: " + "; ".join(result.reasons), highlight=False)
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.rewrite)
         return
-    _rewrite_file(rewriter, input, output, fmt=fmt, text_field=text_field, id_field=id_field,
+    _rewrite_file(rewriter, input, output, total=total, fmt=fmt, text_field=text_field, id_field=id_field,
                   batch_size=batch_size, resume=resume, overwrite=overwrite,
                   skip_invalid=skip_invalid, errors_file=errors_file)
 
 
-def _rewrite_file_on_ray(input: Path, output: Path, *, batch_size: int, settings: dict,
+def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: int, settings: dict,
                          ray: tuple[str | None, int, float, float], **options) -> None:
     from srllm.distributed.ray_engine import RayOptions, ray_stream
     from srllm.progress import row_progress
-    from srllm.rewrite.inputs import read_rows
     from srllm.rewrite.jobs import run_file_job
     from srllm.serve.settings import ServeSettings
 
@@ -113,8 +115,6 @@ def _rewrite_file_on_ray(input: Path, output: Path, *, batch_size: int, settings
     address, actors, cpus, gpus = ray
     stream = ray_stream(settings, RayOptions(address=address, actors=actors, cpus_per_actor=cpus,
                                              gpus_per_actor=gpus, batch_size=batch_size))
-    total = len(read_rows(input, fmt=options["fmt"], text_field=options["text_field"],
-                          id_field=options["id_field"])[0])
     with row_progress("rewriting on ray") as bar:
         task = bar.add_task("rewrite", total=total)
         report = run_file_job(None, input, output, errors_path=options.pop("errors_file"), stream=stream,
@@ -122,14 +122,11 @@ def _rewrite_file_on_ray(input: Path, output: Path, *, batch_size: int, settings
     _print_report(report)
 
 
-def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, batch_size: int,
-                  **options) -> None:
+def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, total: int,
+                  batch_size: int, **options) -> None:
     from srllm.progress import row_progress
-    from srllm.rewrite.inputs import read_rows
     from srllm.rewrite.jobs import run_file_job
 
-    total = len(read_rows(input, fmt=options["fmt"], text_field=options["text_field"],
-                          id_field=options["id_field"])[0])
     with row_progress("rewriting") as bar:
         task = bar.add_task("rewrite", total=total)
         report = run_file_job(

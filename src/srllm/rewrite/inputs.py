@@ -80,6 +80,11 @@ def read_rows(
         if problem:
             errors.append(RowError(str(path), line, problem[0], problem[1]))
             continue
+        nul = next((name for name, value in record.items() if isinstance(value, str) and "\x00" in value), None)
+        if nul is not None:  # a NUL is never text: it would go into the prompt and every output file
+            errors.append(RowError(str(path), line, nul, "contains a NUL character (\\x00); remove it "
+                                                          "(e.g. `tr -d '\\000'`)"))
+            continue
         text = record.get(text_field)
         if text is None:
             errors.append(RowError(str(path), line, text_field,
@@ -93,6 +98,9 @@ def read_rows(
             errors.append(RowError(str(path), line, id_field, "missing id (use --id-field)"))
             continue
         rows.append(InputRow(index=index, line=line, id=row_id, text=text, fields=record))
+    if not rows and not errors:  # the same answer the service gives the same upload
+        raise InputError("has no rows to rewrite (it is empty, or holds only blank lines or a header)",
+                         path=str(path))
     return rows, errors
 
 

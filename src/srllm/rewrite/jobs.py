@@ -232,6 +232,24 @@ def _screen_rows(rows: list[InputRow], check: Callable[[str], str | None] | None
     return kept, errors
 
 
+def first_error(errors: Sequence[RowError]) -> InputError:
+    """The error that stops a job without --skip-invalid: the first bad row, and how many more."""
+    first = errors[0]
+    more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
+        if len(errors) > 1 else " (--skip-invalid skips bad rows and reports them)"
+    return InputError(first.message + more, path=first.path, line=first.line, field=first.field)
+
+
+def check_input(input_path: str | Path, *, fmt: str | None, text_field: str, id_field: str | None,
+                skip_invalid: bool) -> int:
+    """Read the input once before a model loads: a bad file (or bad row without --skip-invalid) costs
+    nothing. The number of rows to rewrite."""
+    rows, errors = read_rows(input_path, fmt=fmt, text_field=text_field, id_field=id_field)
+    if errors and not skip_invalid:
+        raise first_error(errors)
+    return len(rows)
+
+
 def run_file_job(
     rewrite: Callable[[list[str]], list[Any]] | None,
     input_path: str | Path,
@@ -274,10 +292,7 @@ def run_file_job(
     rows, unfit = _screen_rows(rows, check, input_path, text_field)
     errors = sorted([*errors, *unfit], key=lambda error: error.line)
     if errors and not skip_invalid:
-        first = errors[0]
-        more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
-            if len(errors) > 1 else " (--skip-invalid skips bad rows and reports them)"
-        raise InputError(first.message + more, path=first.path, line=first.line, field=first.field)
+        raise first_error(errors)
     input_hash = file_sha256(input_path)
     finished = resume and output.exists() and not partial.exists()
     if finished:
