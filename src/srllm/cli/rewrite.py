@@ -38,6 +38,9 @@ def rewrite(
     overwrite: bool = typer.Option(False, help="Replace an existing output / partial run."),
     skip_invalid: bool = typer.Option(False, help="Skip bad rows; report them in an errors file."),
     errors_file: Path | None = typer.Option(None, help="Where --skip-invalid reports bad rows."),
+    csv_escape: bool = typer.Option(True, "--csv-escape/--no-csv-escape",
+                                    help="Quote CSV cells a spreadsheet would run as formulas (=, +, -, @); "
+                                         "--no-csv-escape writes them verbatim, for programs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON results instead of plain text."),
     guard: bool = typer.Option(True, "--guard/--no-guard",
                                help="Check each rewrite with the local scorers, retry, flag what fails."),
@@ -78,7 +81,8 @@ def rewrite(
         if shots or chunk or candidates or guard_config or demonstrations:
             raise InputError("--engine ray runs the service's pipeline; --shots, --chunk, --candidates and "
                              "--guard-config are local-engine options", field="engine")
-        _rewrite_file_on_ray(input, output, total=total, batch_size=batch_size, resume=resume, overwrite=overwrite,
+        _rewrite_file_on_ray(input, output, total=total, csv_escape=csv_escape, batch_size=batch_size,
+                             resume=resume, overwrite=overwrite,
                              skip_invalid=skip_invalid, errors_file=errors_file, fmt=fmt, text_field=text_field,
                              id_field=id_field,
                              settings={"model": model, "adapter": adapter_choice, "backend": backend,
@@ -99,8 +103,8 @@ def rewrite(
             console.print(f"[yellow]{result.status}[/]: " + "; ".join(result.reasons), highlight=False)
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.rewrite)
         return
-    _rewrite_file(rewriter, input, output, total=total, fmt=fmt, text_field=text_field, id_field=id_field,
-                  batch_size=batch_size, resume=resume, overwrite=overwrite,
+    _rewrite_file(rewriter, input, output, total=total, csv_escape=csv_escape, fmt=fmt, text_field=text_field,
+                  id_field=id_field, batch_size=batch_size, resume=resume, overwrite=overwrite,
                   skip_invalid=skip_invalid, errors_file=errors_file)
 
 

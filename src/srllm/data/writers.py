@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,27 @@ from srllm.errors import InputError
 
 FLAT_COLUMNS = ("id", "text", *LABEL_NAMES, "target_groups", "biased_words", "safe_variation",
                 "source", "aspect", "rationale", "annotator", "meta")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any, escape: bool = True) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading single quote (OWASP); numbers
+    and other text pass as they are. escape=False: verbatim, for machine consumers."""
+    if escape and isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(handle: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *,
+              escape: bool = True) -> None:
+    """Every CSV we write goes through here: a header and one row per mapping (missing cells empty),
+    header and cells escaped with csv_cell. Columns default to every key, in first-seen order."""
+    rows = list(rows)
+    columns = list(columns) if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.writer(handle)
+    writer.writerow([csv_cell(name, escape) for name in columns])
+    writer.writerows([csv_cell(row.get(name), escape) for name in columns] for row in rows)
 
 
 @contextmanager
@@ -64,10 +85,7 @@ def _write_jsonl(records: Sequence[CMDRecord], path: Path) -> None:
 
 def _write_csv(records: Sequence[CMDRecord], path: Path) -> None:
     with atomic_open(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(FLAT_COLUMNS))
-        writer.writeheader()
-        for record in records:
-            writer.writerow(flat_row(record))
+        write_csv(handle, (flat_row(record) for record in records), FLAT_COLUMNS)
 
 
 def _write_parquet(records: Sequence[CMDRecord], path: Path) -> None:

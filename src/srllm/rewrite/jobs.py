@@ -7,7 +7,6 @@ kill -9) continues with `resume=True`, rewriting only the rows missing from the 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srllm.data.writers import atomic_open
+from srllm.data.writers import atomic_open, write_csv
 from srllm.errors import InputError
 from srllm.lines import split_lines
 from srllm.provenance import file_sha256
@@ -127,9 +126,10 @@ def _check_finished(output: Path, input_hash: str, input_path: Path) -> None:
                          "every row into a fresh output", path=str(input_path))
 
 
-def _finish(output: Path, final: list[dict[str, Any]], out_fmt: str, input_path: Path, input_hash: str) -> None:
+def _finish(output: Path, final: list[dict[str, Any]], out_fmt: str, input_path: Path, input_hash: str,
+            csv_escape: bool) -> None:
     """Output, then its job file, then drop the partial: a kill in between leaves a resumable state."""
-    write_atomic(output, final, out_fmt)
+    write_atomic(output, final, out_fmt, csv_escape=csv_escape)
     record = {"input": str(input_path), "input_sha256": input_hash, "rows": len(final)}
     write_atomic(manifest_path(output), [record], "jsonl")
     partial_path(output).unlink(missing_ok=True)
@@ -141,15 +141,12 @@ def _append(handle: Any, records: Sequence[dict[str, Any]]) -> None:
     os.fsync(handle.fileno())
 
 
-def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str) -> None:
+def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str, *, csv_escape: bool = True) -> None:
     with atomic_open(path) as handle:
         if fmt == "jsonl":
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         else:
-            columns = list(dict.fromkeys(key for row in rows for key in row))
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(_flat(row) for row in rows)
+            write_csv(handle, [_flat(row) for row in rows], escape=csv_escape)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -266,11 +263,13 @@ def run_file_job(
     on_progress: Callable[[int], None] | None = None,
     stream: RowStream | None = None,
     check: Callable[[str], str | None] | None = None,
+    csv_escape: bool = True,
 ) -> JobReport:
     """Rewrite a file's rows with `rewrite(texts) -> results` (objects with RESULT_FIELDS, and
     GUARD_FIELDS when the rewriter is guarded), or with `stream(rows)`, which yields (rows, results)
     in any order (the Ray engine). Each yielded batch is on disk before the next is asked for.
-    `check(text)` says why the rewriter cannot take a text (e.g. too long): that row is a bad row."""
+    `check(text)` says why the rewriter cannot take a text (e.g. too long): that row is a bad row.
+    `csv_escape=False` writes a CSV output's formula-like cells verbatim (for machine consumers)."""
     input_path, output = Path(input_path), Path(output_path)
     if stream is None:
         if rewrite is None:
@@ -325,5 +324,5 @@ def run_file_job(
             if on_progress:
                 on_progress(len(batch))
     final = [{k: v for k, v in done[row.index].items() if k != "_row"} for row in rows]
-    _finish(output, final, out_fmt, input_path, input_hash)
+    _finish(output, final, out_fmt, input_path, input_hash, csv_escape)
     return report

@@ -327,14 +327,17 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
                         404: {"model": schemas.ErrorResponse, "description": "No such job"},
                         409: {"model": schemas.ErrorResponse, "description": "The job is not done yet"}})
     async def job_results(job_id: str, who: str = Depends(principal),
-                          format: Literal["jsonl", "csv"] = Query("jsonl")) -> Response:
+                          format: Literal["jsonl", "csv"] = Query("jsonl"),
+                          csv_escape: bool = Query(True, description="CSV: quote cells a spreadsheet would run "
+                                                                     "as formulas (=, +, -, @); false for "
+                                                                     "programs")) -> Response:
         """Download a finished job's rows with their rewrites."""
         info = await _own_job(state, job_id, who)
         if info.status != "done":
             raise ApiError(409, "not_done", f"job {job_id} is {info.status} ({info.rows_done}/{info.rows_total} "
                                             "rows); download it when its status is done")
         rows = state.jobs.results(job_id)
-        body = await run_in_threadpool(to_csv if format == "csv" else to_jsonl, rows)
+        body = await run_in_threadpool(lambda: to_csv(rows, csv_escape) if format == "csv" else to_jsonl(rows))
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         return Response(body, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="srllm-{job_id}.{format}"'})

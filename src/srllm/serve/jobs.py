@@ -7,7 +7,6 @@ picks the job up at its first empty slot: no row is lost, none is rewritten twic
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srllm.data.writers import write_csv
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.inputs import read_rows
 
@@ -185,14 +185,12 @@ def to_jsonl(rows: Iterator[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def to_csv(rows: Iterator[dict[str, Any]]) -> str:
+def to_csv(rows: Iterator[dict[str, Any]], escape: bool = True) -> str:
+    """escape=False: formula-like cells verbatim, for machine consumers (see data.writers.csv_cell)."""
     rows = [{key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
              for key, value in row.items()} for row in rows]
-    columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
+    write_csv(buffer, rows, escape=escape)
     return buffer.getvalue()
 
 

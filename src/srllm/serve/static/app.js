@@ -171,7 +171,9 @@ function flatRow(r) {
 }
 
 function csvCell(value) {
-  const s = value == null ? "" : String(value);
+  let s = value == null ? "" : String(value);
+  // A spreadsheet runs a cell starting with = + - @ tab or CR as a formula: quote it (OWASP).
+  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
