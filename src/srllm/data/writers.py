@@ -51,10 +51,26 @@ def atomic_open(path: str | Path, mode: str = "w") -> Any:
             # On disk before the rename, so a crash cannot leave an empty file under the final name.
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; an output file should get the mode any other tool's would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask. Linux reports it in /proc; elsewhere os.umask must set it to read it, which
+    for an instant applies 0o077 to files other threads create (stricter, never looser)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def flat_row(record: CMDRecord) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from srllm.data.writers import write_csv
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.inputs import read_rows
+from srllm.serve.sqlite import make_private
 
 log = logging.getLogger("srllm.serve")
 
@@ -74,7 +75,7 @@ class JobInfo:
 class JobStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)  # it holds every uploaded text
         with self._connect() as db:
             db.executescript(_SCHEMA)
 

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from srllm.errors import InputError
+from srllm.serve.sqlite import make_private
 
 PREFIX = "srk_"
 _HASHER = PasswordHasher()
@@ -52,13 +53,12 @@ class KeyStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)  # before SQLite creates -wal/-shm: they copy the database file's mode
         self._lock = threading.Lock()
         # Verified tokens, by their SHA-256, so argon2 runs once per key, not once per request.
         self._verified: dict[str, str] = {}
         with self._connect() as db:
             db.execute(_SCHEMA)
-        self.path.chmod(0o600)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)
