@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import secrets
 import sqlite3
 import tempfile
@@ -23,9 +22,10 @@ from typing import Any
 from srllm.data.writers import write_csv
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.inputs import read_rows
+from srllm.serve.logs import service_log
 from srllm.serve.sqlite import make_private
 
-log = logging.getLogger("srllm.serve")
+log = service_log()  # control characters in what it logs are escaped (no forged lines)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -8,7 +8,6 @@ path ever reaches a client.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
@@ -22,9 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from srllm.errors import InputError, SrllmError
+from srllm.serve.logs import service_log
 from srllm.serve.metrics import ServeMetrics
 
-log = logging.getLogger("srllm.serve")
+log = service_log()  # control characters in what it logs are escaped (no forged lines)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
