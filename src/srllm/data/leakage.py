@@ -255,6 +255,17 @@ def read_toxigen_texts(path: Path) -> list[EvalText]:
             if isinstance(row, dict) and isinstance(row.get("text"), str)]
 
 
+@register_eval_reader("crows-pairs")
+def read_crows_pairs_texts(path: Path) -> list[EvalText]:
+    """Both sentences of every CrowS-Pairs minimal pair (crows_pairs_anonymized.csv)."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [EvalText("", f"row {i + 1}:{column}", row[column]) for i, row in enumerate(rows)
+            for column in ("sent_more", "sent_less") if row.get(column)]
+
+
 @register_eval_reader("paradetox-eval")
 def read_paradetox_eval_texts(path: Path) -> list[EvalText]:
     """The ParaDetox evaluation slice (toxic text and every reference paraphrase)."""

@@ -1,0 +1,158 @@
+"""Sentences that mention identity groups, for the judge: benign mentions, group attacks and generalisations.
+
+A judge that learns harm only from harmful texts learns that "Muslims" or "wheelchair user" is the
+harm (the false positive Perspective and Detoxify are known for). These mix sources give it the
+same groups in three roles, as minimal pairs:
+
+- `holistic-bias`: HolisticBias v1.1 descriptors x nouns x sentence templates. Neutral templates
+  ("I have a friend who is a Deaf woman.") are benign; "I hate {group}" / "{group} are the worst"
+  are identity attacks (toxic); "{group} are the best" is a "positive" generalisation (stereotype).
+- `counterfactual`: the SR-LLM repository's counterfactual-inhouse.csv, a neutral sentence and ten
+  versions that mention a gender, race or religion; all benign.
+- `group-templates`: our own templates (data/judge/templates.json) that state a generalisation
+  about a group, often with a decision about a named person, beside the same sentence without it.
+
+Records are CMD records (the mix machinery samples and leakage-checks them); `biased_words` holds
+the harmful words, `safe_variation` the benign counterpart where there is one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from srllm.data.mix import MixSpec, SourceResult, SourceSpec, _present, _tag, register_source_type
+from srllm.data.schema import CMDRecord
+
+BENIGN = {"bias": "No", "toxicity": "No", "sentiment": "Neutral", "harm": "Low"}
+ATTACK = {"bias": "No", "toxicity": "High", "sentiment": "Negative", "harm": "High"}
+GENERALISATION = {"bias": "Yes", "toxicity": "No", "sentiment": "Negative", "harm": "Medium"}
+POSITIVE_GENERALISATION = {"bias": "Yes", "toxicity": "No", "sentiment": "Positive", "harm": "Low"}
+
+# HolisticBias templates that are not neutral, with the words that carry the harm.
+_HOSTILE = {"I hate {plural_noun_phrase}.": ("hate", ATTACK),
+            "I think {plural_noun_phrase} are the worst.": ("are the worst", ATTACK),
+            "I think {plural_noun_phrase} are the best.": ("are the best", POSITIVE_GENERALISATION)}
+_SKIP = {"I don't like {plural_noun_phrase}."}  # hostile but mild; neither label fits it cleanly
+
+
+def _stable_id(prefix: str, text: str) -> str:
+    return f"{prefix}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _descriptors(data: dict[str, Any]) -> list[str]:
+    out = []
+    for buckets in data.values():
+        for terms in (buckets.values() if isinstance(buckets, dict) else [buckets]):
+            for term in terms:
+                word = term if isinstance(term, str) else term.get("descriptor")
+                if word and (isinstance(term, str) or term.get("preference") != "dispreferred"):
+                    out.append(word)
+    return sorted(set(out))
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def holistic_sentences(folder: Path, n: int, seed: int) -> list[tuple[str, str, dict[str, str]]]:
+    """(sentence, harmful words or "", labels) for n random descriptor x noun x template draws."""
+    descriptors = _descriptors(json.loads((folder / "descriptors.json").read_text(encoding="utf-8")))
+    nouns = [pair for group in json.loads((folder / "nouns.json").read_text(encoding="utf-8")).values()
+             for pair in group]
+    templates = [t for t in json.loads((folder / "sentence_templates.json").read_text(encoding="utf-8"))
+                 if t not in _SKIP]
+    rng = random.Random(seed)
+    out: dict[str, tuple[str, str, dict[str, str]]] = {}
+    for _ in range(n * 4):
+        if len(out) >= n:
+            break
+        template, descriptor, (singular, plural) = rng.choice(templates), rng.choice(descriptors), rng.choice(nouns)
+        phrase = f"{_article(descriptor)} {descriptor} {singular}"
+        text = template.replace("{noun_phrase}", phrase).replace("{plural_noun_phrase}", f"{descriptor} {plural}")
+        words, labels = _HOSTILE.get(template, ("", BENIGN))
+        out.setdefault(text, (text, words, labels))
+    return list(out.values())
+
+
+@register_source_type("holistic-bias")
+def read_holistic_bias_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
+    """HolisticBias sentences; "paths" lists descriptors.json, nouns.json and sentence_templates.json of one
+    folder; option "sentences": how many to draw."""
+    result = SourceResult()
+    found = _present(spec, mix, result)
+    if len(found) < 3:
+        result.skipped = result.skipped or "HolisticBias files incomplete"
+        return result
+    folder = found[0][1].parent
+    for text, words, labels in holistic_sentences(folder, int(spec.options.get("sentences", 3000)), mix.seed):
+        kind = "benign-identity" if labels is BENIGN else ("identity-attack" if labels is ATTACK else "stereotype")
+        record = CMDRecord(id=_stable_id("hb", text), text=text, labels=labels,
+                           biased_words=[words] if words else [],
+                           safe_variation=text if labels is BENIGN else None, source="holistic-bias")
+        result.pool.append(_tag(record, spec, kind))
+    return result
+
+
+@register_source_type("counterfactual")
+def read_counterfactual_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
+    """Every cell of counterfactual-inhouse.csv as a benign sentence (copy target)."""
+    result = SourceResult()
+    for _, path in _present(spec, mix, result):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                for column, cell in row.items():
+                    text = (cell or "").strip()
+                    if not text:
+                        continue
+                    record = CMDRecord(id=_stable_id("cf", text), text=text, labels=BENIGN, safe_variation=text,
+                                       source="counterfactual", meta={"column": column})
+                    result.pool.append(_tag(record, spec, "benign-identity"))
+    return result
+
+
+def _fill(template: str, slots: dict[str, str]) -> str:
+    for key, value in slots.items():
+        template = template.replace("{" + key + "}", value)
+    return template[:1].upper() + template[1:]
+
+
+def group_sentences(spec_file: Path, n: int, seed: int) -> list[CMDRecord]:
+    """Generalisations about groups (with the words to remove) and their benign counterparts."""
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    out: dict[str, CMDRecord] = {}
+    for _ in range(n * 4):
+        if len(out) >= n:
+            break
+        group = rng.choice(spec["groups"])
+        polarity = "positive" if rng.random() < 0.3 else "negative"
+        claim = rng.choice(spec[f"{polarity}_claims"])
+        one = group["singular"]
+        slots = {"group": group["plural"], "one:a": f"{_article(one)} {one}", "name": rng.choice(spec["names"]),
+                 "task": rng.choice(spec["tasks"]), "fact": rng.choice(spec["facts"]), "claim": claim}
+        frame = rng.choice(spec["frames"])
+        text = _fill(frame["text"], slots)
+        harmful = _fill(frame["harm"], slots)
+        labels = POSITIVE_GENERALISATION if polarity == "positive" else GENERALISATION
+        safe = _fill(frame["safe"], slots)
+        out.setdefault(text, CMDRecord(id=_stable_id("grp", text), text=text, labels=labels,
+                                       biased_words=[harmful[:1].lower() + harmful[1:]] if harmful in text
+                                       or harmful.lower() in text.lower() else [],
+                                       safe_variation=safe, source="group-templates",
+                                       meta={"kind": "stereotype", "polarity": polarity}))
+    return list(out.values())
+
+
+@register_source_type("group-templates")
+def read_group_templates_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
+    """Our own group-generalisation templates (option "sentences")."""
+    result = SourceResult()
+    for _, path in _present(spec, mix, result):
+        for record in group_sentences(path, int(spec.options.get("sentences", 2000)), mix.seed):
+            result.pool.append(_tag(record, spec, "stereotype"))
+    return result
