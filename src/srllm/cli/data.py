@@ -265,5 +265,7 @@ def agreement(
 
 
 from srllm.cli.build_train import build_train  # noqa: E402
+from srllm.cli.score import build_judge  # noqa: E402
 
 app.command("build-train")(build_train)
+app.command("build-judge")(build_judge)

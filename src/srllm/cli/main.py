@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from srllm.cli import data, models, report, rewrite, serve, train
+from srllm.cli import data, models, report, rewrite, score, serve, train
 from srllm.cli import eval as eval_cli
 
 app = typer.Typer(
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("rewrite")(rewrite.rewrite)
+app.command("score")(score.score)
+app.add_typer(score.judge_app, name="judge")
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
 app.command("train")(train.train_command)
