@@ -21,7 +21,8 @@ BENIGN = "The library on Pine Street opens at 9 a.m. on weekdays."
 
 @pytest.fixture(scope="module")
 def guard() -> Guard:
-    return Guard(GuardConfig(candidates=3)).load()
+    # The edit candidate is off here so these tests see the model's candidates alone; it has its own tests.
+    return Guard(GuardConfig(candidates=3, edit_candidate=False)).load()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_gibberish_is_flagged_with_reasons_and_retried(guarded: GuardedRewriter)
     assert result.status == "flagged" and result.reasons
     assert result.candidates == 3  # greedy + 2 sampled retries
     assert result.generated_tokens > 0
-    assert {"input_toxicity", "toxicity", "bias", "similarity"} <= set(result.scores)
+    assert {"input_toxicity", "input_toxic", "toxicity", "toxic", "stereotype", "similarity"} <= set(result.scores)
     assert result.scores["input_toxicity"] > 0.5
 
 
@@ -113,9 +114,11 @@ def test_cli_file_rows_carry_status_scores_and_reasons(tmp_path: Path, tiny_mode
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate([BENIGN, TOXIC])))
     out = tmp_path / "out.csv"
+    config = tmp_path / "guard.json"
+    config.write_text(json.dumps({"edit_candidate": False}))
     result = CliRunner().invoke(app, ["rewrite", "--input", str(src), "--output", str(out), "--model",
                                       str(tiny_model_dir), "--no-adapter", "--max-new-tokens", "6",
-                                      "--candidates", "2", "--id-field", "id"])
+                                      "--candidates", "2", "--id-field", "id", "--guard-config", str(config)])
     assert result.exit_code == 0, result.output
     assert "1 flagged" in result.output and "1 unchanged" in result.output
     import csv
@@ -133,3 +136,28 @@ def test_cli_no_guard_rows_have_no_status(tmp_path: Path, tiny_model_dir: Path) 
     assert result.exit_code == 0, result.output
     row = json.loads(result.output.strip().splitlines()[-1])
     assert "status" not in row and row["text"] == TOXIC
+
+
+def test_the_screen_uses_the_judge_for_polite_stereotypes(guard: Guard) -> None:
+    polite = "With respect, older workers can't learn new software, so Mr. Ito should skip the training."
+    [judged] = guard.judged([polite])
+    [scores] = guard.harm_scores([polite], [judged])
+    assert scores["toxicity"] < 0.3  # Jigsaw alone would pass it as benign
+    assert not guard.is_benign(scores) and judged.spans
+
+
+def test_a_candidate_that_keeps_a_flagged_span_fails_naming_it(guard: Guard) -> None:
+    [judged] = guard.judged([TOXIC])
+    [[kept]] = guard.check([TOXIC], [["Your report has problems, you stupid idiot, and it was sent on Friday."]],
+                           [judged.spans])
+    assert any(r.startswith("harmful span kept") and "idiot" in r for r in kept.reasons), kept.reasons
+
+
+def test_the_edit_candidate_rescues_an_insult_the_model_cannot_rewrite(tiny_loaded: LoadedModel) -> None:
+    insult = "Dana, you useless idiot, the Berlin invoice for $4,200 was due on March 3."
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
+    guarded = GuardedRewriter(rewriter, Guard(GuardConfig(candidates=1)).load())
+    [result] = guarded.rewrite([insult])
+    assert result.status == "ok", result.reasons
+    assert "idiot" not in result.rewrite and all(f in result.rewrite for f in ("Dana", "Berlin", "$4,200", "March 3"))
+    assert result.candidates == 2 and result.spans

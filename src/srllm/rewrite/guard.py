@@ -6,8 +6,12 @@ or answers with commentary. `GuardedRewriter` wraps `Rewriter` with the same
 
 1. Bad input never reaches the model: empty text is `skipped`; text without words (emoji,
    punctuation) and text the scorers find benign come back `unchanged`, without generation.
-2. Every other text gets a greedy rewrite; each candidate is checked (toxicity, profanity,
-   bias, meaning kept, facts kept, no meta text, not a copy, sane length).
+   An input is `unchanged` only when the judge (srllm.evaluate.scorers.judge) finds no harm and
+   the Jigsaw and profanity scorers agree.
+2. Every other text gets a greedy rewrite plus the judge's edit candidate (the input with its
+   harmful spans removed, srllm.rewrite.edit); each candidate is checked (the judge's toxic and
+   stereotype labels, no harmful span of the input kept, Jigsaw toxicity, profanity, meaning kept,
+   facts kept, no meta text, not a copy, sane length).
 3. Texts whose greedy rewrite fails get `candidates - 1` sampled rewrites in one batched call
    (a retry only where needed: most rows pass first time, so the guard's cost stays near
    the scoring cost). The best passing candidate wins (`ok`).
@@ -32,11 +36,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from srllm.errors import InputError, SrllmError
+from srllm.rewrite.edit import edit_candidate
 from srllm.rewrite.engine import GenerationSettings, Rewriter, RewriteResult
 from srllm.rewrite.facts import extract_facts, missing_facts
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
-SCORERS = ("toxicity", "profanity", "bias", "similarity")
+SCORERS = ("judge", "toxicity", "profanity", "similarity")
 
 
 class GuardConfig(BaseModel):
@@ -55,11 +60,14 @@ class GuardConfig(BaseModel):
     # Input at or below all three is benign: returned unchanged without generation.
     benign_toxicity: float = 0.3
     benign_profanity: float = 0.35
-    benign_bias: float = 0.3
+    # None: the judge's own screen threshold (chosen on its dev split for high recall).
+    benign_harm: float | None = None
     # A candidate must stay below these ...
     max_toxicity: float = 0.5
     max_profanity: float = 0.5
-    max_bias: float = 0.5
+    max_toxic: float = 0.5
+    max_stereotype: float = 0.5
+    edit_candidate: bool = True
     # ... keep the meaning (cosine of MiniLM embeddings with the input) ...
     min_similarity: float = 0.6
     # ... and not be a copy of a harmful input, nor much longer or shorter than it.
@@ -91,6 +99,7 @@ class GuardedResult(RewriteResult):
     scores: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     candidates: int = 0
+    spans: list[dict[str, Any]] = field(default_factory=list)  # the judge's harmful spans of the input
 
 
 @dataclass
@@ -109,7 +118,8 @@ class Verdict:
     def rank(self) -> float:
         # Meaning kept, minus what harm is left: picks between passing candidates too.
         harm = max(self.scores.get("toxicity", 0.0), self.scores.get("profanity", 0.0))
-        return self.scores.get("similarity", 0.0) - 0.5 * harm - 0.5 * self.scores.get("bias", 0.0)
+        judged = max(self.scores.get("toxic", 0.0), self.scores.get("stereotype", 0.0))
+        return self.scores.get("similarity", 0.0) - 0.5 * harm - 0.5 * judged
 
 
 # Meta text a model writes around or instead of the rewrite. Patterns that already occur in the
@@ -165,57 +175,82 @@ class Guard:
             self.scorers[name] = scorer
         return self
 
-    def harm_scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """toxicity (max Jigsaw label), profanity and bias of each text."""
+    @property
+    def judge(self) -> Any:
+        return self.scorers["judge"].judge
+
+    def judged(self, texts: Sequence[str]) -> list[Any]:
+        """The judge's result (labels, spans) for each text."""
+        return self.judge.judge(list(texts)) if texts else []
+
+    def harm_scores(self, texts: Sequence[str], judged: Sequence[Any] | None = None) -> list[dict[str, float]]:
+        """The judge's toxic and stereotype, Jigsaw toxicity (max label) and profanity of each text."""
         if not texts:
             return []
         if not self.scorers:
             self.load()
+        judged = self.judged(texts) if judged is None else judged
         tox = self.scorers["toxicity"].score(texts)
         prof = self.scorers["profanity"].score(texts)
-        bias = self.scorers["bias"].score(texts)
-        return [{"toxicity": t["max"], "profanity": p["profanity"], "bias": b["bias"]}
-                for t, p, b in zip(tox, prof, bias, strict=True)]
+        return [{"toxic": j.toxic or 0.0, "stereotype": j.stereotype or 0.0, "toxicity": t["max"],
+                 "profanity": p["profanity"]} for j, t, p in zip(judged, tox, prof, strict=True)]
+
+    @property
+    def benign_harm(self) -> float:
+        return self.config.benign_harm if self.config.benign_harm is not None else self.judge.threshold
 
     def is_benign(self, scores: dict[str, float]) -> bool:
         c = self.config
-        return (scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity
-                and scores["bias"] <= c.benign_bias)
+        return (max(scores["toxic"], scores["stereotype"]) <= self.benign_harm
+                and scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity)
 
-    def harmful_words(self, text: str) -> set[str]:
-        """Capitalised words of the input that are themselves the harm (slurs as names), not facts."""
+    def harmful_words(self, text: str, spans: Sequence[Any] = ()) -> set[str]:
+        """Capitalised words of the input that are the harm (slurs as names, words inside a harmful span)."""
         words = [fact.text for fact in extract_facts(text) if fact.kind != "number"]
         if not words:
             return set()
+        inside = {word for word in words for span in spans if word.lower() in span.text.lower()
+                  and len(span.text) < 3 * len(word) + 8}
         tox = self.scorers["toxicity"].score(words)
         prof = self.scorers["profanity"].score(words)
-        return {word for word, t, p in zip(words, tox, prof, strict=True)
-                if t["max"] > self.config.max_toxicity or p["profanity"] > self.config.max_profanity}
+        return inside | {word for word, t, p in zip(words, tox, prof, strict=True)
+                         if t["max"] > self.config.max_toxicity or p["profanity"] > self.config.max_profanity}
 
-    def check(self, sources: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[Verdict]]:
-        """Verdicts for each source's candidates; all candidates are scored in one batch."""
+    def check(self, sources: Sequence[str], candidates: Sequence[Sequence[str]],
+              source_spans: Sequence[Sequence[Any]] | None = None) -> list[list[Verdict]]:
+        """Verdicts for each source's candidates; all candidates are scored in one batch.
+
+        `source_spans`: the judge's harmful spans of each source (judged here when not given)."""
+        if source_spans is None:
+            source_spans = [j.spans for j in self.judged(sources)]
         pairs = [(i, text) for i, group in enumerate(candidates) for text in group]
         flat = [text if text.strip() else " " for _, text in pairs]
         harm = self.harm_scores(flat)
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
-        excluded = [self.harmful_words(source) if self.config.require_facts else set() for source in sources]
+        excluded = [self.harmful_words(source, spans) if self.config.require_facts else set()
+                    for source, spans in zip(sources, source_spans, strict=True)]
         verdicts: list[list[Verdict]] = [[] for _ in sources]
         for (i, text), scores, sim in zip(pairs, harm, similarity, strict=True):
             scores = {**scores, "similarity": sim["similarity"]}
-            verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i]))
+            verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i]))
         return verdicts
 
-    def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str]) -> Verdict:
+    def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
+                 spans: Sequence[Any] = ()) -> Verdict:
         c = self.config
         if not text.strip():
             return Verdict(text, scores, ["empty rewrite"])
         reasons = []
+        if scores["toxic"] > c.max_toxic:
+            reasons.append(f"toxic ({scores['toxic']:.2f} > {c.max_toxic})")
+        if scores["stereotype"] > c.max_stereotype:
+            reasons.append(f"stereotype ({scores['stereotype']:.2f} > {c.max_stereotype})")
+        if kept := kept_spans(text, spans):
+            reasons.append("harmful span kept: " + "; ".join(f"'{k}'" for k in kept))
         if scores["toxicity"] > c.max_toxicity:
-            reasons.append(f"toxic ({scores['toxicity']:.2f} > {c.max_toxicity})")
+            reasons.append(f"toxic per Jigsaw ({scores['toxicity']:.2f} > {c.max_toxicity})")
         if scores["profanity"] > c.max_profanity:
             reasons.append(f"profane ({scores['profanity']:.2f} > {c.max_profanity})")
-        if scores["bias"] > c.max_bias:
-            reasons.append(f"biased ({scores['bias']:.2f} > {c.max_bias})")
         if scores["similarity"] < c.min_similarity:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
         missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
@@ -232,6 +267,32 @@ class Guard:
         if len(text) < c.min_length_ratio * len(source):
             reasons.append(f"too short ({len(text)} characters for {len(source)})")
         return Verdict(text, scores, reasons)
+
+
+_WORDS = re.compile(r"\w+(?:'\w+)?")
+
+
+def _core_words(text: str) -> str:
+    """The span's words without the function words at its edges ("are a stupid idiot" -> "stupid idiot")."""
+    from srllm.evaluate.scorers.judge import FUNCTION_WORDS
+
+    words = _WORDS.findall(text.lower())
+    while words and words[0] in FUNCTION_WORDS:
+        words.pop(0)
+    while words and words[-1] in FUNCTION_WORDS:
+        words.pop()
+    return " ".join(words)
+
+
+def kept_spans(candidate: str, spans: Sequence[Any]) -> list[str]:
+    """The input's harmful spans (of two or more words, or a single insult) that the candidate still contains."""
+    target = " " + " ".join(_WORDS.findall(candidate.lower())) + " "
+    kept = []
+    for span in spans:
+        words = _core_words(span.text)
+        if words and (" " in words or span.label == "toxic") and f" {words} " in target:
+            kept.append(span.text)
+    return kept
 
 
 def best(verdicts: Sequence[Verdict]) -> Verdict:
@@ -276,17 +337,21 @@ class GuardedRewriter:
             else:
                 results[i] = early
         with self._scoring:
-            input_scores = self.guard.harm_scores([texts[i] for i in scorable])
+            judged = self.guard.judged([texts[i] for i in scorable])
+            input_scores = self.guard.harm_scores([texts[i] for i in scorable], judged)
         pending: list[int] = []
-        for i, scores in zip(scorable, input_scores, strict=True):
+        spans: list[Any] = []
+        for i, scores, verdict in zip(scorable, input_scores, judged, strict=True):
             prefixed = {f"input_{key}": value for key, value in scores.items()}
             if self.guard.is_benign(scores):
                 results[i] = self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
                 results[i] = self._result(texts[i], "", "flagged", prefixed, [])
+                results[i].spans = [dataclasses.asdict(s) for s in verdict.spans]
                 pending.append(i)
+                spans.append(verdict.spans)
         if pending:
-            self._rewrite_pending(texts, pending, results, batch_size, progress)
+            self._rewrite_pending(texts, pending, spans, results, batch_size, progress)
         return [result for result in results if result is not None]
 
     def _screen(self, text: str) -> GuardedResult | None:
@@ -302,13 +367,18 @@ class GuardedRewriter:
             return self._result(text, "", "skipped", {}, [message])
         return None
 
-    def _rewrite_pending(self, texts: Sequence[str], pending: list[int], results: list[GuardedResult | None],
-                         batch_size: int, progress: bool) -> None:
+    def _rewrite_pending(self, texts: Sequence[str], pending: list[int], spans: list[Any],
+                         results: list[GuardedResult | None], batch_size: int, progress: bool) -> None:
         sources = [texts[i] for i in pending]
         first = self.rewriter.rewrite(sources, batch_size=batch_size, progress=progress)
         candidates: list[list[str]] = [[r.rewrite] for r in first]
+        if self.guard.config.edit_candidate:
+            for group, source, found in zip(candidates, sources, spans, strict=True):
+                edited = edit_candidate(source, found) if found else ""
+                if edited and edited not in group:
+                    group.append(edited)
         with self._scoring:
-            verdicts = self.guard.check(sources, candidates)
+            verdicts = self.guard.check(sources, candidates, spans)
         retry = [k for k, group in enumerate(verdicts)
                  if not any(v.passed for v in group) and first[k].chunks == 1]
         if retry and self.guard.config.candidates > 1:
@@ -317,7 +387,8 @@ class GuardedRewriter:
             torch.manual_seed(self.guard.config.seed)  # reproducible samples
             sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
             with self._scoring:
-                extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled])
+                extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled],
+                                         [spans[k] for k in retry])
             for k, out, more in zip(retry, sampled, extra, strict=True):
                 candidates[k].extend(out[0])
                 verdicts[k].extend(more)

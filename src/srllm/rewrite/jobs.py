@@ -23,7 +23,7 @@ from srllm.rewrite.inputs import InputRow, RowError, read_rows
 OUTPUT_FORMATS = ("jsonl", "csv")
 RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
 # Set by the guard (srllm.rewrite.guard): ok | unchanged | flagged | skipped, the scores and why.
-GUARD_FIELDS = ("status", "scores", "reasons")
+GUARD_FIELDS = ("status", "scores", "reasons", "spans")
 # A rewrite keeps the input's facts, so one under a quarter of a long input's length was most likely
 # cut off (the answer cap) rather than condensed; short inputs may legitimately shrink a lot.
 SHORT_REWRITE_RATIO = 0.25
@@ -150,10 +150,10 @@ def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str, *, csv_es
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A CSV cell holds text: scores become JSON, reasons one '; '-joined line."""
+    """A CSV cell holds text: scores and spans become JSON, reasons one '; '-joined line."""
     out = dict(row)
     for key, value in row.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value)):
             out[key] = json.dumps(value, ensure_ascii=False)
         elif isinstance(value, list):
             out[key] = "; ".join(str(item) for item in value)

@@ -1,0 +1,60 @@
+"""The edit candidate: the input with the judge's harmful spans removed or replaced by neutral words.
+
+Deterministic and cheap, it joins the model's candidates in the guard and is ranked like them. It
+rescues what a small model gets wrong most often: an insult or a stereotype clause kept verbatim.
+A span that is a gendered or coded job word ("salesman", "rockstar") is replaced from our word list;
+any other span is deleted, and the punctuation and connectives it leaves behind are cleaned up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+NEUTRAL_WORDS = {
+    "salesman": "salesperson", "salesmen": "salespeople", "chairman": "chair", "chairmen": "chairs",
+    "foreman": "supervisor", "foremen": "supervisors", "workman": "worker", "workmen": "workers",
+    "manpower": "staff", "man-hours": "work hours", "waitress": "server", "waitresses": "servers",
+    "stewardess": "flight attendant", "policeman": "police officer", "fireman": "firefighter",
+    "cameraman": "camera operator", "businessman": "businessperson", "spokesman": "spokesperson",
+    "rockstar": "skilled", "ninja": "expert", "guru": "expert", "girl friday": "assistant",
+    "young": "", "energetic": "motivated", "digital native": "comfortable with digital tools",
+    "native english speaker": "fluent in English", "aggressive": "driven", "dominate": "grow",
+    "he": "they", "his": "their", "him": "them", "she": "they", "her": "their",
+}
+_DANGLING = [
+    (re.compile(r"\s+([,.;:!?])"), r"\1"),
+    (re.compile(r"([,;:])\s*(?=[.!?]|$)"), ""),
+    (re.compile(r"([.!?])\s*[,;:]+"), r"\1"),
+    (re.compile(r",\s*,+"), ","),
+    (re.compile(r"\b(?:so|and|but|because|since|as|which|that|of course)\s*([.!?]|$)", re.IGNORECASE), r"\1"),
+    (re.compile(r"(^|[.!?]\s+)(?:so|and|but|because)\s*,?\s+", re.IGNORECASE), r"\1"),
+    (re.compile(r"(^|[.!?]\s+)[,;:.]+\s*"), r"\1"),
+    (re.compile(r"\s{2,}"), " "),
+]
+
+
+def _replacement(span_text: str) -> str | None:
+    return NEUTRAL_WORDS.get(span_text.lower().strip())
+
+
+def _capitalise_sentences(text: str) -> str:
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+
+
+def edit_candidate(text: str, spans: Sequence[Any]) -> str:
+    """`text` with each span (objects with start/end) replaced or removed, tidied; '' when nothing is left."""
+    out = text
+    for span in sorted(spans, key=lambda s: s.start, reverse=True):
+        piece = out[span.start:span.end]
+        replacement = _replacement(piece)
+        if replacement is not None and replacement and piece[:1].isupper():
+            replacement = replacement[:1].upper() + replacement[1:]
+        out = out[:span.start] + (replacement or "") + out[span.end:]
+    for pattern, repl in _DANGLING:
+        out = pattern.sub(repl, out)
+    out = _capitalise_sentences(out.strip())
+    if out and text.rstrip()[-1:] in ".!?" and out[-1:] not in ".!?":
+        out += text.rstrip()[-1]
+    return out if re.search(r"\w", out) else ""
