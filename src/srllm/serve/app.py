@@ -141,6 +141,10 @@ class ServeState:
         return await self.within_timeout(loop.run_in_executor(
             self.scorer_executor, lambda: self.scorers.score(texts, names, originals)))
 
+    async def run_judge(self, texts: list[str]) -> list[dict]:
+        loop = asyncio.get_running_loop()
+        return await self.within_timeout(loop.run_in_executor(self.scorer_executor, lambda: self.scorers.judge(texts)))
+
 
 def _as_engine(engine: Any) -> Any:
     from srllm.serve.backends.base import as_engine
@@ -246,11 +250,17 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
                    if state.scorers.is_pairwise(name) and originals is None}
         names = [name for name in names if name not in skipped]
         _log_texts(request, texts, settings.log_texts)
-        details = await state.run_scorers(texts, names, originals)
+        details = await state.run_scorers(texts, [n for n in names if n != "judge"], originals)
+        judged = await state.run_judge(texts) if "judge" in names else [None] * len(texts)
+        for row, verdict in zip(details, judged, strict=True):
+            if verdict is not None:  # one pass of the judge gives both its numbers and its spans
+                row["judge"] = {k: float(verdict[k] or 0.0) for k in ("toxic", "stereotype", "harm")}
         results = [schemas.ScoreItem(index=i, details=row,
                                      scores={name: state.scorers.main_value(name, values)
-                                             for name, values in row.items()})
-                   for i, row in enumerate(details)]
+                                             for name, values in row.items()},
+                                     spans=verdict["spans"] if verdict else None,
+                                     status=verdict["status"] if verdict else None)
+                   for i, (row, verdict) in enumerate(zip(details, judged, strict=True))]
         return schemas.ScoreResponse(request_id=request_id_of(request), scorers=names, skipped=skipped,
                                      results=results)
 

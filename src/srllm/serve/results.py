@@ -27,6 +27,7 @@ def item_fields(result: Any, engine: Any) -> dict[str, Any]:
         "status": str(data.get("status") or "ok"),
         "scores": _jsonable(data.get("scores") or {}),
         "reasons": [str(reason) for reason in (data.get("reasons") or [])],
+        "spans": _jsonable(data.get("spans") or []),
         "model": public_name(data.get("model")) or engine.model,
         "adapter": public_name(data.get("adapter")) if "adapter" in data else engine.adapter,
         "method": str(data.get("method") or engine.method),

@@ -28,6 +28,8 @@ class RewriteItem(BaseModel):
     status: str = Field("ok", description="ok | flagged | unchanged (from the guard, when one runs)")
     scores: dict[str, Any] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
+    spans: list[dict[str, Any]] = Field(default_factory=list, description="The judge's harmful spans of the input "
+                                                                          "(character offsets), when the guard ran")
     model: str
     adapter: str | None
     method: str
@@ -43,6 +45,9 @@ class ScoreItem(BaseModel):
     index: int
     scores: dict[str, float | None] = Field(description="Each scorer's main value (e.g. toxicity -> toxic)")
     details: dict[str, dict[str, float]] = Field(description="Every value each scorer returned")
+    spans: list[dict[str, Any]] | None = Field(None, description="The judge's harmful spans (start, end, label, "
+                                                                 "text, score); null when the judge did not run")
+    status: str | None = Field(None, description="The judge's status: ok, split, empty, no_words, not_english")
 
 
 class ScoreResponse(BaseModel):

@@ -48,6 +48,12 @@ class ScorerPool:
                 slot[name] = {key: float(value) for key, value in row.items()}
         return out
 
+    def judge(self, texts: list[str]) -> list[dict[str, Any]]:
+        """The judge's full answer per text (scores, status, harmful spans), from the pool's judge scorer."""
+        scorer = self._get("judge")
+        scorer._ensure_loaded()
+        return [result.to_dict() for result in scorer.judge.judge(texts)]
+
     def main_value(self, name: str, details: dict[str, float]) -> float | None:
         key = self.classes[name].main_key or name
         return details.get(key, details.get(name))

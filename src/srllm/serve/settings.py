@@ -46,7 +46,7 @@ class ServeSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
 
     # Scores: the local scorers /v1/score may run, and the ones a rewrite gets when asked.
-    scorers: list[str] = Field(default_factory=lambda: ["toxicity", "bias", "similarity", "retention"])
+    scorers: list[str] = Field(default_factory=lambda: ["judge", "toxicity", "bias", "similarity", "retention"])
     rewrite_scorers: list[str] = Field(default_factory=lambda: ["toxicity", "bias", "similarity"])
 
     # Batch jobs over HTTP.

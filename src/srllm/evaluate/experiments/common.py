@@ -183,6 +183,10 @@ class OutputScorer:
         if toxicity is not None:
             for row, score in zip(rows, toxicity.score(list(texts)), strict=True):
                 row.update(toxicity=score["toxic"], toxicity_max=score["max"], toxic_flag=score["toxic_flag"])
+        judge = self._get("judge")  # beside the independent Jigsaw scorer, which the paper's tables keep
+        if judge is not None:
+            for row, score in zip(rows, judge.score(list(texts)), strict=True):
+                row.update(judge=score["harm"], judge_toxic=score["toxic"], judge_stereotype=score["stereotype"])
         if self.use_bias:
             bias = self._get("bias")
             if bias is not None:

@@ -35,7 +35,7 @@ from srllm.evaluate.experiments.common import (
 from srllm.evaluate.loaders import REPO_ROOT, TextRecord, default_path, load_bold, load_texts, load_toxigen
 
 DEFAULT_CMD_TEST = REPO_ROOT / "data" / "cmd" / "test.jsonl"
-SUMMARY_KEYS = ("toxicity", "toxic_flag", "bias", "retention", "similarity", "perplexity")
+SUMMARY_KEYS = ("toxicity", "toxic_flag", "judge", "bias", "retention", "similarity", "perplexity")
 
 
 class MethodsConfig(ExperimentConfig):
@@ -187,9 +187,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def summary_table(summary: dict[str, dict[str, float]], config: MethodsConfig) -> Table:
-    columns = ["variant", "n", "% toxic", "mean toxicity", "bias", "retention", "similarity",
+    columns = ["variant", "n", "% toxic", "mean toxicity", "judge harm", "bias", "retention", "similarity",
                "perplexity (median)"]
-    keys = ["n", "pct_toxic", "toxicity", "bias", "retention", "similarity", "perplexity_median"]
+    keys = ["n", "pct_toxic", "toxicity", "judge", "bias", "retention", "similarity", "perplexity_median"]
     rows = []
     for name, values in summary.items():
         row: list[Any] = [name]
@@ -199,7 +199,7 @@ def summary_table(summary: dict[str, dict[str, float]], config: MethodsConfig) -
         rows.append(row)
     return Table(
         f"Methods comparison on {config.dataset} (model {config.model})", columns, rows,
-        caption="% toxic: Jigsaw max label >= 0.5; mean toxicity: Jigsaw 'toxic' probability; bias: "
-                "bias-head probability; retention and similarity: original -> output (1 = same); "
+        caption="% toxic: Jigsaw max label >= 0.5; mean toxicity: Jigsaw 'toxic' probability; judge harm: the "
+                "srllm judge's max(toxic, stereotype); bias: bias-head probability; retention and similarity: original -> output (1 = same); "
                 "perplexity under the base model. Lower is better for toxicity and bias.",
     )

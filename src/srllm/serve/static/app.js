@@ -94,6 +94,29 @@ function renderSide(ops, keep, mark, markClass) {
   return p;
 }
 
+// ---- the judge's harmful spans, marked in the original (offsets are characters of the text) ----
+function renderSpans(text, spans) {
+  const p = document.createElement("p");
+  p.className = "spans";
+  p.setAttribute("aria-label", "Harmful words found by the judge");
+  const chars = Array.from(text); // offsets from Python count code points, as Array.from does
+  let at = 0;
+  const sorted = spans.filter((s) => Number.isInteger(s.start) && Number.isInteger(s.end) && s.end > s.start)
+    .sort((a, b) => a.start - b.start);
+  for (const span of sorted) {
+    if (span.start < at) continue;
+    p.append(chars.slice(at, span.start).join(""));
+    const mark = document.createElement("mark");
+    mark.className = "harm " + (span.label === "toxic" ? "toxic" : "stereotype");
+    mark.title = (span.label === "toxic" ? "toxic" : "stereotype") + " (" + Number(span.score || 0).toFixed(2) + ")";
+    mark.textContent = chars.slice(span.start, span.end).join("");
+    p.append(mark);
+    at = span.end;
+  }
+  p.append(chars.slice(at).join(""));
+  return p;
+}
+
 // ---- results ----
 function scoreList(scores) {
   const dl = document.createElement("dl");
@@ -135,6 +158,7 @@ function renderResults(results) {
     const left = document.createElement("div");
     const lh = document.createElement("h3"); lh.textContent = "Original";
     left.append(lh, renderSide(ops, "del", "del", "removed"));
+    if (Array.isArray(r.spans) && r.spans.length) left.append(renderSpans(String(r.text), r.spans));
     const right = document.createElement("div");
     const rh = document.createElement("h3"); rh.textContent = "Rewrite";
     right.append(rh, renderSide(ops, "ins", "ins", "added"));

@@ -1,0 +1,232 @@
+"""The judge against the scorers the guard used before it (Jigsaw toxicity, the MiniLM bias head), same rows, one run.
+
+    .venv/bin/python benchmarks/judge.py [--shared ../shared] [--judge FOLDER]
+
+Writes benchmarks/results/judge.json and judge.md:
+- ToxiGen annotated (6,514 human-labelled statements): ROC-AUC and F1 (at 0.5), overall and per target group;
+- CrowS-Pairs: share of pairs where sent_more scores higher than sent_less;
+- dev-case inputs: recall of harmful inputs (biased, toxic, job, injection) and specificity on benign ones,
+  at each side's screen (judge: its dev-split threshold, plus Jigsaw/profanity as the guard adds them;
+  baseline: the old guard screen, toxicity 0.3 / profanity 0.35 / bias 0.3);
+- held-out slices: the judge's dev split per source (AUC/F1) and span F1 on our seed test split's biased_words;
+- speed: texts/s at batch 64, load time, peak RSS; CPU flags.
+None of these texts was trained on (the leakage check of `srllm data build-judge` covers them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
+
+from srllm.evaluate.scorers import get_scorer  # noqa: E402
+from srllm.evaluate.scorers.judge import load_judge  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OLD_SCREEN = {"toxicity": 0.3, "profanity": 0.35, "bias": 0.3}
+HARMFUL_KINDS = ("biased", "toxic", "job", "injection")
+
+
+def cpu_flags() -> list[str]:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags.split(":")[1].split() if f.startswith(("avx", "amx", "fma", "sse4")))
+
+
+class Sides:
+    """Scores of the judge and of the baseline for the same texts."""
+
+    def __init__(self, judge_dir: str | None) -> None:
+        start = time.perf_counter()
+        self.judge = load_judge(judge_dir)
+        self.judge.judge(["warm-up"])
+        self.load_s = time.perf_counter() - start
+        self.tox, self.prof, self.bias = (get_scorer(n, progress=False) for n in ("toxicity", "profanity", "bias"))
+
+    def judge_scores(self, texts: list[str]) -> dict[str, np.ndarray]:
+        results = self.judge.judge(texts)
+        return {"harm": np.array([r.harm or 0.0 for r in results]),
+                "stereotype": np.array([r.stereotype or 0.0 for r in results])}
+
+    def baseline_scores(self, texts: list[str]) -> dict[str, np.ndarray]:
+        tox = np.array([r["max"] for r in self.tox.score(texts)])
+        prof = np.array([r["profanity"] for r in self.prof.score(texts)])
+        bias = np.array([r["bias"] for r in self.bias.score(texts)])
+        return {"toxicity": tox, "profanity": prof, "bias": bias, "combined": np.maximum(tox, bias)}
+
+
+def auc_f1(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    if len(set(labels.tolist())) < 2:
+        return {"n": int(len(labels)), "auc": float("nan"),
+                "f1": float(f1_score(labels, scores > 0.5, zero_division=0))}
+    return {"n": int(len(labels)), "auc": float(roc_auc_score(labels, scores)),
+            "f1": float(f1_score(labels, scores > 0.5, zero_division=0))}
+
+
+def toxigen(sides: Sides, shared: Path) -> dict:
+    rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
+    texts = [r["text"] for r in rows]
+    labels = np.array([int(r["label"] == "hate") for r in rows])
+    j, b = sides.judge_scores(texts)["harm"], sides.baseline_scores(texts)
+    out = {"n": len(rows), "judge": auc_f1(labels, j),
+           "baseline": {k: auc_f1(labels, v) for k, v in b.items() if k != "profanity"}, "groups": {}}
+    groups = defaultdict(list)
+    for i, r in enumerate(rows):
+        for g in r.get("target_groups") or []:
+            groups[g].append(i)
+    for g, idx in sorted(groups.items()):
+        idx = np.array(idx)
+        out["groups"][g] = {"judge": auc_f1(labels[idx], j[idx]), "baseline": auc_f1(labels[idx], b["combined"][idx])}
+    return out
+
+
+def crows_pairs(sides: Sides, shared: Path) -> dict:
+    with (shared / "data/crows-pairs/crows_pairs_anonymized.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    more, less = [r["sent_more"] for r in rows], [r["sent_less"] for r in rows]
+    jm, jl = sides.judge_scores(more), sides.judge_scores(less)
+    bm, bl = sides.baseline_scores(more), sides.baseline_scores(less)
+    return {"n": len(rows), "judge": float(np.mean(jm["harm"] > jl["harm"])),
+            "judge_stereotype": float(np.mean(jm["stereotype"] > jl["stereotype"])),
+            "baseline_bias": float(np.mean(bm["bias"] > bl["bias"])),
+            "baseline_combined": float(np.mean(bm["combined"] > bl["combined"]))}
+
+
+def devcases(sides: Sides, shared: Path) -> dict:
+    cases = [json.loads(line) for line in (shared / "data/devcases/cases.jsonl").read_text(encoding="utf-8")
+             .split("\n") if line.strip()]
+    texts = [c["text"] for c in cases]
+    harmful = np.array([c["kind"] in HARMFUL_KINDS for c in cases])
+    j, b = sides.judge_scores(texts)["harm"], sides.baseline_scores(texts)
+    judge_only = j > sides.judge.threshold
+    new_screen = judge_only | (b["toxicity"] > OLD_SCREEN["toxicity"]) | (b["profanity"] > OLD_SCREEN["profanity"])
+    old_screen = ((b["toxicity"] > OLD_SCREEN["toxicity"]) | (b["profanity"] > OLD_SCREEN["profanity"])
+                  | (b["bias"] > OLD_SCREEN["bias"]))
+
+    def rates(flagged: np.ndarray) -> dict:
+        by_kind = {k: float(flagged[[c["kind"] == k for c in cases]].mean()) for k in (*HARMFUL_KINDS, "benign")}
+        return {"harmful_recall": float(flagged[harmful].mean()),
+                "benign_specificity": float((~flagged[~harmful]).mean()), "flagged_by_kind": by_kind}
+
+    return {"n": len(cases), "judge_threshold": sides.judge.threshold, "judge": rates(judge_only),
+            "guard_screen": rates(new_screen), "baseline": rates(old_screen)}
+
+
+def heldout(sides: Sides) -> dict:
+    dev = [json.loads(line) for line in (ROOT / "data/judge/dev.jsonl").read_text(encoding="utf-8").split("\n")
+           if line.strip()] if (ROOT / "data/judge/dev.jsonl").is_file() else []
+    out: dict = {}
+    if dev:
+        harm = sides.judge_scores([r["text"] for r in dev])["harm"]
+        labels = np.array([int(r["toxic"] or r["stereotype"]) for r in dev])
+        by_source = defaultdict(list)
+        for i, r in enumerate(dev):
+            by_source[r["source"]].append(i)
+        out["judge_dev_split"] = {s: auc_f1(labels[np.array(idx)], harm[np.array(idx)]) for s, idx in by_source.items()}
+    seed_test = ROOT / "data/mix/eval/seed_test.jsonl"
+    if seed_test.is_file():
+        records = [json.loads(line) for line in seed_test.read_text(encoding="utf-8").split("\n") if line.strip()]
+        records = [r for r in records if r.get("biased_words")]
+        tp = fp = fn = 0
+        for r, result in zip(records, sides.judge.judge([r["text"] for r in records]), strict=True):
+            gold = set()
+            low = r["text"].lower()
+            for phrase in r["biased_words"]:
+                at = low.find(phrase.lower().strip())
+                if at >= 0:
+                    gold |= set(range(at, at + len(phrase.strip())))
+            pred = {c for s in result.spans for c in range(s.start, s.end)}
+            tp, fp, fn = tp + len(gold & pred), fp + len(pred - gold), fn + len(gold - pred)
+        precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+        out["seed_test_span"] = {"records": len(records), "char_precision": precision, "char_recall": recall,
+                                 "char_f1": 2 * precision * recall / max(1e-9, precision + recall)}
+    return out
+
+
+def speed(sides: Sides, shared: Path) -> dict:
+    rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
+    texts = [r["text"] for r in rows[:1024]]
+    out = {}
+    for name, run in (("judge", lambda: sides.judge.judge(texts, batch_size=64)),
+                      ("baseline_toxicity_plus_bias", lambda: sides.baseline_scores(texts))):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        out[name] = {"texts": len(texts), "median_s": float(np.median(times)),
+                     "texts_per_s": float(len(texts) / np.median(times))}
+    return out
+
+
+def markdown(r: dict) -> str:
+    lines = ["# Judge vs the previous guard scorers", "",
+             f"CPU flags: {', '.join(r['cpu_flags'])}; torch threads {r['threads']}; load average at start "
+             f"{r['load_average']}.", "",
+             "| measure | judge | baseline (Jigsaw + MiniLM bias head) | goal |", "|---|---|---|---|",
+             f"| ToxiGen ROC-AUC | {r['toxigen_auc']:.3f} | {r['baseline']['toxigen_auc']:.3f} | ≥ 0.85 |",
+             f"| ToxiGen F1 | {r['toxigen']['judge']['f1']:.3f} | {r['toxigen']['baseline']['combined']['f1']:.3f} | |",
+             f"| CrowS-Pairs accuracy | {r['crows_pairs_accuracy']:.3f} | {r['baseline']['crows_pairs_accuracy']:.3f} "
+             "| ≥ 0.65 |",
+             f"| dev cases harmful recall (screen) | {r['devcases_harmful_recall']:.3f} | "
+             f"{r['baseline']['devcases_harmful_recall']:.3f} | ≥ 0.98 |",
+             f"| dev cases benign specificity (screen) | {r['devcases_benign_specificity']:.3f} | "
+             f"{r['baseline']['devcases_benign_specificity']:.3f} | ≥ 0.90 |",
+             f"| texts/s (batch 64) | {r['texts_per_s']:.0f} | {r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
+             f"| guard ok precision | {r['guard_ok_precision']} | {r['baseline']['guard_ok_precision']} | ≥ 0.97 |",
+             "", "## ToxiGen per target group (ROC-AUC)", "", "| group | judge | baseline |", "|---|---|---|"]
+    for g, v in r["toxigen"]["groups"].items():
+        lines.append(f"| {g} | {v['judge']['auc']:.3f} | {v['baseline']['auc']:.3f} |")
+    lines += ["", "## Held-out slices", "", "```json", json.dumps(r["heldout"], indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--judge", default=None)
+    args = parser.parse_args()
+    import torch
+
+    load = os.getloadavg()[0]
+    sides = Sides(args.judge)
+    tg, cp, dc = toxigen(sides, args.shared), crows_pairs(sides, args.shared), devcases(sides, args.shared)
+    sp = speed(sides, args.shared)
+    result = {
+        "cpu_flags": cpu_flags(), "machine": platform.machine(), "threads": torch.get_num_threads(),
+        "load_average": round(load, 2), "judge_settings": {k: v for k, v in sides.judge.settings.items()
+                                                          if k in ("backbone", "threshold", "temperatures", "steps")},
+        "toxigen_auc": tg["judge"]["auc"], "crows_pairs_accuracy": cp["judge"],
+        "devcases_harmful_recall": dc["guard_screen"]["harmful_recall"],
+        "devcases_benign_specificity": dc["guard_screen"]["benign_specificity"],
+        "guard_ok_precision": None,  # not measured in this run (needs the dev-case rewrites of three variants)
+        "texts_per_s": sp["judge"]["texts_per_s"], "load_s": sides.load_s,
+        "baseline": {"toxigen_auc": tg["baseline"]["combined"]["auc"], "crows_pairs_accuracy": cp["baseline_bias"],
+                     "devcases_harmful_recall": dc["baseline"]["harmful_recall"],
+                     "devcases_benign_specificity": dc["baseline"]["benign_specificity"],
+                     "guard_ok_precision": None, "texts_per_s": sp["baseline_toxicity_plus_bias"]["texts_per_s"]},
+        "toxigen": tg, "crows_pairs": cp, "devcases": dc, "heldout": heldout(sides), "speed": sp,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "judge.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / "judge.md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
