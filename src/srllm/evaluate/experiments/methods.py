@@ -200,6 +200,7 @@ def summary_table(summary: dict[str, dict[str, float]], config: MethodsConfig) -
     return Table(
         f"Methods comparison on {config.dataset} (model {config.model})", columns, rows,
         caption="% toxic: Jigsaw max label >= 0.5; mean toxicity: Jigsaw 'toxic' probability; judge harm: the "
-                "srllm judge's max(toxic, stereotype); bias: bias-head probability; retention and similarity: original -> output (1 = same); "
-                "perplexity under the base model. Lower is better for toxicity and bias.",
+                "srllm judge's max(toxic, stereotype); bias: bias-head probability; retention and similarity: "
+                "original -> output (1 = same); perplexity under the base model. Lower is better for toxicity "
+                "and bias.",
     )
