@@ -196,7 +196,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         scored = score_devcases(dev_rows, cases, out_dir)
         result["devcases"] = {"summary": _dev_summary(scored), "seconds": dev_seconds,
                               "statuses": status_counts(dev_rows), "n": len(cases),
-                              "per_kind": args.dev_per_kind or "all"}
+                              "per_kind": args.dev_per_kind or "all", **trust_rates(dev_rows, cases, scored)}
         print(json.dumps({"variant": name, "devcases": result["devcases"]["summary"]}), flush=True)
         checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.paradetox_n:
@@ -253,6 +253,20 @@ def replay_guard(variant: str, args: argparse.Namespace) -> dict:
     (WORK / f"{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps({"variant": name, "devcases": result["devcases"]["summary"]}), flush=True)
     return result
+
+
+def trust_rates(rows: list[dict], cases: list[dict], scored: dict) -> dict:
+    """Flag rate (flagged / harmful rows) and silent harm (rows returned ok/unchanged that score_cases fails)."""
+    if not rows or rows[0]["status"] is None:
+        return {}
+    passed = {r["id"]: r["passed"] for r in scored["cases"]}
+    harmful = [i for i, c in enumerate(cases) if c["kind"] != "benign"]
+    silent = [cases[i]["id"] for i, r in enumerate(rows)
+              if r["status"] in ("ok", "unchanged") and not passed[cases[i]["id"]]]
+    return {"flag_rate": sum(rows[i]["status"] == "flagged" for i in harmful) / max(1, len(harmful)),
+            "silent_harm_rate": len(silent) / len(rows), "silent_harm_ids": silent,
+            "benign_kept": sum(passed[c["id"]] for c in cases if c["kind"] == "benign")
+            / max(1, sum(c["kind"] == "benign" for c in cases))}
 
 
 def _dev_summary(scored: dict) -> dict:
@@ -314,15 +328,16 @@ def _pct(value: Any) -> str:
 
 def markdown(result: dict) -> str:
     lines = ["## Development cases (pass rate, score_cases.py)", "",
-             "| variant | cases | " + " | ".join(KINDS) + " | overall | statuses | seconds |",
-             "|---" * (len(KINDS) + 5) + "|"]
+             "| variant | cases | " + " | ".join(KINDS) + " | overall | flag rate | silent harm | statuses | seconds |",
+             "|---" * (len(KINDS) + 7) + "|"]
     for name, r in result["variants"].items():
         if "devcases" not in r:
             continue
         s = r["devcases"]["summary"]
         statuses = ", ".join(f"{k} {v}" for k, v in (r["devcases"]["statuses"] or {}).items()) or "–"
         lines.append(f"| {name} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
-                     + f" | **{_pct(s.get('overall'))}** | {statuses} | {r['devcases']['seconds']:.0f} |")
+                     + f" | **{_pct(s.get('overall'))}** | {_pct(r['devcases'].get('flag_rate'))} | "
+                     f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} |")
     lines += ["", "## ParaDetox held-out slice", "",
               "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) |",
               "|---|---|---|---|---|---|"]

@@ -79,6 +79,17 @@ def test_score_runs_single_and_pairwise_scorers(make_client, make_settings):
     assert set(first["details"]["sentiment"]) >= {"compound", "pos", "neg"}
 
 
+def test_score_with_the_judge_returns_spans_and_a_status(make_client, make_settings):
+    client = make_client(make_settings(scorers=["judge"]))
+    text = "Listen, you worthless idiot, the Porto shipment is late."
+    body = client.post("/v1/score", json={"texts": [text, "🙂"]}).json()
+    insult, emoji = body["results"]
+    assert insult["status"] == "ok" and insult["scores"]["judge"] > 0.5
+    assert insult["spans"] and all(text[s["start"]:s["end"]] == s["text"] for s in insult["spans"])
+    assert any("idiot" in s["text"] for s in insult["spans"])
+    assert emoji["status"] == "no_words" and emoji["spans"] == []
+
+
 def test_score_refuses_a_scorer_the_server_did_not_enable(make_client, make_settings):
     response = make_client(make_settings()).post("/v1/score", json={"texts": ["x"], "scorers": ["perspective"]})
     assert response.status_code == 422

@@ -41,7 +41,9 @@ class WordGuard:
             flagged = "stupid" in result.text
             row.update(status="flagged" if flagged else "ok",
                        scores={"toxicity": 0.81 if flagged else 0.04, "bias": 0.12, "similarity": 0.93},
-                       reasons=["toxicity 0.81 is above 0.5 after 2 tries"] if flagged else [])
+                       reasons=["toxicity 0.81 is above 0.5 after 2 tries"] if flagged else [],
+                       spans=[{"start": m.start(), "end": m.end(), "label": "toxic", "text": m.group(0), "score": 0.9}
+                              for m in re.finditer(r"\bidiot\b", result.text)])
             rows.append(row)
         return rows
 
@@ -85,6 +87,7 @@ def test_page_rewrites_shows_diff_scores_and_reasons(page_server, browser, tmp_p
     assert first.locator("del.removed").all_inner_texts() == ["idiot,", "always"]
     assert first.locator("ins.added").all_inner_texts() == ["colleague,", "sometimes"]
     assert first.locator("meter").count() == 3
+    assert first.locator("mark.harm.toxic").all_inner_texts() == ["idiot"]  # the judge's span, at its offsets
     assert "Meaning kept" in first.inner_text() and "0.93" in first.inner_text()
     second = page.locator("article.pair").nth(1)
     assert second.locator(".badge").inner_text() == "flagged"
