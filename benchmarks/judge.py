@@ -157,6 +157,47 @@ def heldout(sides: Sides) -> dict:
     return out
 
 
+def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-shot", "adapter")) -> dict | None:
+    """The guard's verdict (candidates=1: the saved greedy rewrite only) against score_cases.py's, per rewrite.
+
+    Reads benchmarks/results/quality/VARIANT/devcases_rewrites.jsonl + devcases_scores.json, written by
+    `benchmarks/quality.py run VARIANT` (no guard). precision = passed / guard-ok; recall = guard-ok / passed.
+    """
+    from srllm.rewrite.guard import Guard, GuardConfig
+
+    work = RESULTS / "quality"
+    found = [v for v in variants if (work / v / "devcases_scores.json").is_file()]
+    if not found:
+        return None
+    cases = {c["id"]: c for c in (json.loads(line) for line in (shared / "data/devcases/cases.jsonl")
+                                  .read_text(encoding="utf-8").split("\n") if line.strip())}
+    guard = Guard(GuardConfig(candidates=1)).load()
+    ok_and_pass = ok = passed_total = 0
+    per_variant = {}
+    for variant in found:
+        rewrites = [json.loads(line) for line in (work / variant / "devcases_rewrites.jsonl").read_text(
+            encoding="utf-8").split("\n") if line.strip()]
+        scored = json.loads((work / variant / "devcases_scores.json").read_text(encoding="utf-8"))
+        passed = {r["id"]: r["passed"] for r in scored["cases"]}
+        sources = [cases[r["id"]]["text"] for r in rewrites]
+        judged = guard.judged(sources)
+        benign = [guard.is_benign(sc) for sc in guard.harm_scores(sources, judged)]
+        todo = [i for i, b in enumerate(benign) if not b]
+        verdicts = guard.check([sources[i] for i in todo], [[rewrites[i]["rewrite"] or ""] for i in todo],
+                               [judged[i].spans for i in todo])
+        guard_ok = {rewrites[i]["id"]: v[0].passed for i, v in zip(todo, verdicts, strict=True)}
+        v_ok = sum(guard_ok.values())
+        v_ok_pass = sum(passed[k] for k, good in guard_ok.items() if good)
+        v_pass = sum(passed[k] for k in guard_ok)
+        per_variant[variant] = {"rewrites_judged": len(todo), "guard_ok": v_ok, "ok_and_passed": v_ok_pass,
+                                "passed": v_pass, "precision": v_ok_pass / max(1, v_ok),
+                                "recall": v_ok_pass / max(1, v_pass)}
+        ok, ok_and_pass, passed_total = ok + v_ok, ok_and_pass + v_ok_pass, passed_total + v_pass
+    return {"variants": per_variant, "precision": ok_and_pass / max(1, ok),
+            "recall": ok_and_pass / max(1, passed_total),
+            "note": "rows the screen finds benign are left out (they are returned unchanged, not judged as rewrites)"}
+
+
 def speed(sides: Sides, shared: Path) -> dict:
     rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
     texts = [r["text"] for r in rows[:1024]]
@@ -173,6 +214,10 @@ def speed(sides: Sides, shared: Path) -> dict:
     return out
 
 
+def _num(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.3f}"
+
+
 def markdown(r: dict) -> str:
     lines = ["# Judge vs the previous guard scorers", "",
              f"CPU flags: {', '.join(r['cpu_flags'])}; torch threads {r['threads']}; load average at start "
@@ -187,7 +232,8 @@ def markdown(r: dict) -> str:
              f"| dev cases benign specificity (screen) | {r['devcases_benign_specificity']:.3f} | "
              f"{r['baseline']['devcases_benign_specificity']:.3f} | ≥ 0.90 |",
              f"| texts/s (batch 64) | {r['texts_per_s']:.0f} | {r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
-             f"| guard ok precision | {r['guard_ok_precision']} | {r['baseline']['guard_ok_precision']} | ≥ 0.97 |",
+             f"| guard ok precision | {_num(r['guard_ok_precision'])} | {_num(r['baseline']['guard_ok_precision'])} "
+             "| ≥ 0.97 |",
              "", "## ToxiGen per target group (ROC-AUC)", "", "| group | judge | baseline |", "|---|---|---|"]
     for g, v in r["toxigen"]["groups"].items():
         lines.append(f"| {g} | {v['judge']['auc']:.3f} | {v['baseline']['auc']:.3f} |")
@@ -213,13 +259,13 @@ def main() -> None:
         "toxigen_auc": tg["judge"]["auc"], "crows_pairs_accuracy": cp["judge"],
         "devcases_harmful_recall": dc["guard_screen"]["harmful_recall"],
         "devcases_benign_specificity": dc["guard_screen"]["benign_specificity"],
-        "guard_ok_precision": None,  # not measured in this run (needs the dev-case rewrites of three variants)
+        "guard_ok_precision": (gp := guard_precision(args.shared)) and gp["precision"],
         "texts_per_s": sp["judge"]["texts_per_s"], "load_s": sides.load_s,
         "baseline": {"toxigen_auc": tg["baseline"]["combined"]["auc"], "crows_pairs_accuracy": cp["baseline_bias"],
                      "devcases_harmful_recall": dc["baseline"]["harmful_recall"],
                      "devcases_benign_specificity": dc["baseline"]["benign_specificity"],
                      "guard_ok_precision": None, "texts_per_s": sp["baseline_toxicity_plus_bias"]["texts_per_s"]},
-        "toxigen": tg, "crows_pairs": cp, "devcases": dc, "heldout": heldout(sides), "speed": sp,
+        "guard": gp, "toxigen": tg, "crows_pairs": cp, "devcases": dc, "heldout": heldout(sides), "speed": sp,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

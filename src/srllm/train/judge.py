@@ -184,7 +184,58 @@ def train_judge(config: JudgeTrainConfig, resume: bool = False) -> dict[str, Any
     with atomic_open(out / "judge.json") as handle:
         json.dump(settings, handle, indent=1)
         handle.write("\n")
+    write_model_card(out, settings, config)
     return settings
+
+
+def train_command(config: JudgeTrainConfig) -> str:
+    """The `srllm judge train` line that reproduces this run."""
+    steps = f" --max-steps {config.max_steps}" if config.max_steps > 0 else ""
+    backbone = f" --backbone {config.backbone}" if config.backbone else ""
+    return (f"srllm judge train --train {config.train} --dev {config.dev} --out {config.out} --epochs {config.epochs:g}"
+            f" --batch-size {config.batch_size} --max-length {config.max_length} --lr {config.learning_rate:g}"
+            f"{steps}{backbone}")
+
+
+def write_model_card(out: Path, settings: dict[str, Any], config: JudgeTrainConfig) -> None:
+    from srllm.data.mix import manifest_path
+
+    data_manifest = manifest_path(config.train)
+    manifest = json.loads(data_manifest.read_text(encoding="utf-8")) if data_manifest.is_file() else None
+    with atomic_open(out / "README.md") as handle:
+        handle.write(model_card(settings, manifest, train_command(config)))
+
+
+def model_card(settings: dict[str, Any], manifest: dict[str, Any] | None, command: str) -> str:
+    """The judge's README: what it is, its data (counts, sources, licenses), how it was trained, dev metrics."""
+    lines = ["# srllm judge", "",
+             "Calibrated `toxic` / `stereotype` probabilities and harmful spans for English text "
+             "(srllm.evaluate.scorers.judge). Backbone: " + str(settings.get("backbone")) + " (Apache-2.0), fully "
+             "fine-tuned with a sentence head and a token head; weights stored in fp16.", "",
+             "## Training", "", "```sh", "srllm data build-judge", command, "```", "",
+             f"Steps: {settings.get('steps')}; final train loss {settings.get('train_loss'):.4f}; "
+             f"config: `{json.dumps(settings.get('config'))}`.", "",
+             f"Calibration: temperatures {[round(t, 3) for t in settings['temperatures']]} (toxic, stereotype), "
+             f"fitted on the dev split; screen threshold {settings['threshold']:.4f} (keeps "
+             f"{settings['config']['target_recall']:.0%} of the harmful dev examples).", "",
+             "## Dev split metrics (held out from training, same sources)", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4f} |" for k, v in settings.get("dev_metrics", {}).items()]
+    if manifest:
+        lines += ["", "## Data", "", "| source | license | taken |", "|---|---|---|"]
+        for source in manifest.get("sources", []):
+            if source.get("status") == "used":
+                lines.append(f"| {source['name']} | {source.get('license') or 'not stated'} | {source.get('taken')} |")
+        train = manifest.get("examples", {}).get("train", {})
+        lines += ["", f"Examples: {train.get('total')} train ({train.get('toxic')} toxic, {train.get('stereotype')} "
+                  f"stereotype, {train.get('benign')} benign, {train.get('with_spans')} with spans) + "
+                  f"{manifest.get('examples', {}).get('dev', {}).get('total')} dev.",
+                  f"Leakage check (dev cases, CMD test split, ParaDetox evaluation slice, StereoSet, CrowS-Pairs, "
+                  f"ToxiGen): {manifest.get('leakage', {}).get('result')}."]
+    lines += ["", "## Limits", "", "English only (other languages get the status `not_english`). Trained mostly on "
+              "short social-media and workplace sentences; long documents are scored by sentence groups. The "
+              "stereotype label comes from srllm's own and the SR-LLM annotations and from templates; it is a "
+              "screen for a rewriter, not a verdict about a person.", ""]
+    return "\n".join(lines)
 
 
 def dev_metrics(probs: Any, labels: Any, threshold: float, tags_pred: list[tuple[Any, Any]]) -> dict[str, Any]:
