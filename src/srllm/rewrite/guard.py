@@ -41,7 +41,7 @@ from srllm.rewrite.engine import GenerationSettings, Rewriter, RewriteResult
 from srllm.rewrite.facts import extract_facts, missing_facts
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
-SCORERS = ("judge", "toxicity", "profanity", "similarity")
+SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
 
 
 class GuardConfig(BaseModel):
@@ -62,6 +62,9 @@ class GuardConfig(BaseModel):
     benign_profanity: float = 0.35
     # None: the judge's own screen threshold (chosen on its dev split for high recall).
     benign_harm: float | None = None
+    # The MiniLM bias head stays in the screen as an extra detector: with it the screen finds 99 % of the
+    # harmful dev-case inputs, without it 86 % (benchmarks/results/judge.md); candidates are judged without it.
+    benign_bias: float = 0.3
     # A candidate must stay below these ...
     max_toxicity: float = 0.5
     max_profanity: float = 0.5
@@ -192,8 +195,10 @@ class Guard:
         judged = self.judged(texts) if judged is None else judged
         tox = self.scorers["toxicity"].score(texts)
         prof = self.scorers["profanity"].score(texts)
+        bias = self.scorers["bias"].score(texts)
         return [{"toxic": j.toxic or 0.0, "stereotype": j.stereotype or 0.0, "toxicity": t["max"],
-                 "profanity": p["profanity"]} for j, t, p in zip(judged, tox, prof, strict=True)]
+                 "profanity": p["profanity"], "bias": b["bias"]}
+                for j, t, p, b in zip(judged, tox, prof, bias, strict=True)]
 
     @property
     def benign_harm(self) -> float:
@@ -202,7 +207,8 @@ class Guard:
     def is_benign(self, scores: dict[str, float]) -> bool:
         c = self.config
         return (max(scores["toxic"], scores["stereotype"]) <= self.benign_harm
-                and scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity)
+                and scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity
+                and scores["bias"] <= c.benign_bias)
 
     def harmful_words(self, text: str, spans: Sequence[Any] = ()) -> set[str]:
         """Capitalised words of the input that are the harm (slurs as names, words inside a harmful span)."""
