@@ -96,7 +96,8 @@ def demonstrations(k: int) -> list:
 
 
 # -- one variant ----------------------------------------------------------------------------------
-def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto") -> Any:
+def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
+          edit_candidate: bool = True) -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -107,7 +108,8 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: 
         raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
     rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
-    return GuardedRewriter(rewriter, GuardConfig(candidates=candidates)) if spec["guard"] else rewriter
+    config = GuardConfig(candidates=candidates, edit_candidate=edit_candidate)
+    return GuardedRewriter(rewriter, config) if spec["guard"] else rewriter
 
 
 def rewrite_all(rewriter: Any, texts: list[str], batch_size: int) -> tuple[list[dict], float]:
@@ -181,7 +183,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter, args.dtype)
+    rewriter = build(variant, args.candidates, args.adapter, args.dtype, not args.no_edit_candidate)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
@@ -371,6 +373,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
+    parser.add_argument("--no-edit-candidate", action="store_true", help="guard without the judge's edit candidate")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -156,7 +156,7 @@ def test_a_candidate_that_keeps_a_flagged_span_fails_naming_it(guard: Guard) -> 
 def test_the_edit_candidate_rescues_an_insult_the_model_cannot_rewrite(tiny_loaded: LoadedModel) -> None:
     insult = "Dana, you useless idiot, the Berlin invoice for $4,200 was due on March 3."
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
-    guarded = GuardedRewriter(rewriter, Guard(GuardConfig(candidates=1)).load())
+    guarded = GuardedRewriter(rewriter, Guard(GuardConfig(candidates=1, edit_candidate=True)).load())
     [result] = guarded.rewrite([insult])
     assert result.status == "ok", result.reasons
     assert "idiot" not in result.rewrite and all(f in result.rewrite for f in ("Dana", "Berlin", "$4,200", "March 3"))

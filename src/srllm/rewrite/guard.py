@@ -70,7 +70,9 @@ class GuardConfig(BaseModel):
     max_profanity: float = 0.5
     max_toxic: float = 0.5
     max_stereotype: float = 0.5
-    edit_candidate: bool = True
+    # Off by default: on the dev cases it cut the flag rate (31 % -> 14 % of harmful rows) but more rows came
+    # back `ok` while still harmful (silent harm 17 % -> 27 %) and fewer passed (68 % -> 65 %).
+    edit_candidate: bool = False
     # ... keep the meaning (cosine of MiniLM embeddings with the input) ...
     min_similarity: float = 0.6
     # ... and not be a copy of a harmful input, nor much longer or shorter than it.
