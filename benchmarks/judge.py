@@ -32,11 +32,16 @@ from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
 
 from srllm.evaluate.scorers import get_scorer  # noqa: E402
 from srllm.evaluate.scorers.judge import load_judge  # noqa: E402
+from srllm.lines import split_lines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 OLD_SCREEN = {"toxicity": 0.3, "profanity": 0.35, "bias": 0.3}
 HARMFUL_KINDS = ("biased", "toxic", "job", "injection")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in split_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 def cpu_flags() -> list[str]:
@@ -107,8 +112,7 @@ def crows_pairs(sides: Sides, shared: Path) -> dict:
 
 
 def devcases(sides: Sides, shared: Path) -> dict:
-    cases = [json.loads(line) for line in (shared / "data/devcases/cases.jsonl").read_text(encoding="utf-8")
-             .split("\n") if line.strip()]
+    cases = read_jsonl(shared / "data/devcases/cases.jsonl")
     texts = [c["text"] for c in cases]
     harmful = np.array([c["kind"] in HARMFUL_KINDS for c in cases])
     j, b = sides.judge_scores(texts)["harm"], sides.baseline_scores(texts)
@@ -127,8 +131,7 @@ def devcases(sides: Sides, shared: Path) -> dict:
 
 
 def heldout(sides: Sides) -> dict:
-    dev = [json.loads(line) for line in (ROOT / "data/judge/dev.jsonl").read_text(encoding="utf-8").split("\n")
-           if line.strip()] if (ROOT / "data/judge/dev.jsonl").is_file() else []
+    dev = read_jsonl(ROOT / "data/judge/dev.jsonl") if (ROOT / "data/judge/dev.jsonl").is_file() else []
     out: dict = {}
     if dev:
         harm = sides.judge_scores([r["text"] for r in dev])["harm"]
@@ -139,8 +142,7 @@ def heldout(sides: Sides) -> dict:
         out["judge_dev_split"] = {s: auc_f1(labels[np.array(idx)], harm[np.array(idx)]) for s, idx in by_source.items()}
     seed_test = ROOT / "data/mix/eval/seed_test.jsonl"
     if seed_test.is_file():
-        records = [json.loads(line) for line in seed_test.read_text(encoding="utf-8").split("\n") if line.strip()]
-        records = [r for r in records if r.get("biased_words")]
+        records = [r for r in read_jsonl(seed_test) if r.get("biased_words")]
         tp = fp = fn = 0
         for r, result in zip(records, sides.judge.judge([r["text"] for r in records]), strict=True):
             gold = set()
@@ -169,14 +171,12 @@ def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-s
     found = [v for v in variants if (work / v / "devcases_scores.json").is_file()]
     if not found:
         return None
-    cases = {c["id"]: c for c in (json.loads(line) for line in (shared / "data/devcases/cases.jsonl")
-                                  .read_text(encoding="utf-8").split("\n") if line.strip())}
+    cases = {c["id"]: c for c in read_jsonl(shared / "data/devcases/cases.jsonl")}
     guard = Guard(GuardConfig(candidates=1)).load()
     ok_and_pass = ok = passed_total = 0
     per_variant = {}
     for variant in found:
-        rewrites = [json.loads(line) for line in (work / variant / "devcases_rewrites.jsonl").read_text(
-            encoding="utf-8").split("\n") if line.strip()]
+        rewrites = read_jsonl(work / variant / "devcases_rewrites.jsonl")
         scored = json.loads((work / variant / "devcases_scores.json").read_text(encoding="utf-8"))
         passed = {r["id"]: r["passed"] for r in scored["cases"]}
         sources = [cases[r["id"]]["text"] for r in rewrites]

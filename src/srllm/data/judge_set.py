@@ -25,7 +25,7 @@ from typing import Any
 import srllm.data.identity  # noqa: F401  (registers the identity source types)
 from srllm.data.mix import build_mix, load_mix, manifest_path, write_json
 from srllm.data.schema import CMDRecord, normalize_text
-from srllm.data.writers import atomic_open
+from srllm.data.writers import write_jsonl
 from srllm.errors import InputError
 from srllm.provenance import file_sha256
 
@@ -133,14 +133,6 @@ def _is_dev(example_id: str, fraction: float) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
-def write_examples(examples: list[JudgeExample], path: Path) -> None:
-    import json
-
-    with atomic_open(path) as handle:
-        for example in examples:
-            handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
-
-
 def build_judge_set(mix_path: str | Path, out: str | Path, *, dev_fraction: float = 0.05) -> dict[str, Any]:
     """Write OUT (train JSONL), dev.jsonl beside it (split by record, so a pair stays together) and a manifest."""
     if not 0 < dev_fraction < 1:
@@ -152,8 +144,8 @@ def build_judge_set(mix_path: str | Path, out: str | Path, *, dev_fraction: floa
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     dev_path = out.with_name("dev.jsonl")
-    write_examples(train, out)
-    write_examples(dev, dev_path)
+    write_jsonl((asdict(e) for e in train), out)
+    write_jsonl((asdict(e) for e in dev), dev_path)
 
     def counts(rows: list[JudgeExample]) -> dict[str, Any]:
         return {"total": len(rows), "toxic": sum(e.toxic for e in rows), "stereotype": sum(e.stereotype for e in rows),

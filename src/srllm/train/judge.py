@@ -19,6 +19,7 @@ from typing import Any
 from srllm.data.writers import atomic_open
 from srllm.errors import InputError
 from srllm.evaluate.scorers.judge import LABELS, TAGS, build_model
+from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 from srllm.provenance import file_sha256
 
 
@@ -45,13 +46,15 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("not found; build it with `srllm data build-judge`", path=str(path))
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = loads_bounded(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"is not JSON ({exc.msg})", path=str(path), line=number) from exc
+        except JsonTooDeepError as exc:
+            raise InputError(str(exc), path=str(path), line=number) from exc
         for key in ("text", "toxic", "stereotype"):
             if key not in row:
                 raise InputError("is missing", path=str(path), line=number, field=key)
