@@ -27,6 +27,7 @@ def score(
     from srllm.data.writers import atomic_open, write_csv
     from srllm.progress import optional_progress
     from srllm.rewrite.inputs import detect_format, read_rows
+    from srllm.rewrite.jobs import same_file
 
     if text is not None and input is not None:
         raise InputError("give a text or --input, not both")
@@ -34,7 +35,7 @@ def score(
         out_fmt = output.suffix.lstrip(".").lower()
         if out_fmt not in ("jsonl", "csv"):
             raise InputError("output must end in .jsonl or .csv", path=str(output))
-        if input is not None and output.resolve() == input.resolve():
+        if input is not None and same_file(output, input):  # symlinks and hardlinks included
             raise InputError("is the input file; choose another output path", path=str(output))
     rows: list[dict] = []
     if input is not None:

@@ -60,7 +60,7 @@ def written_paths(output: Path, errors_path: Path | None = None) -> dict[str, Pa
             "the partial file": partial_path(output), "the job file": manifest_path(output)}
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True
     try:  # a hardlink (or a bind mount) resolves to another name but is the same inode
@@ -76,7 +76,7 @@ def check_job_paths(input_path: str | Path, output: str | Path, errors_path: str
              *written_paths(Path(output), Path(errors_path) if errors_path else None).items()]
     for i, (first_name, first) in enumerate(named):
         for name, path in named[i + 1:]:
-            if _same_file(first, path):
+            if same_file(first, path):
                 why = ("the input is never modified, so a file the job writes must not be the input file"
                        if first_name == "--input" else "one would overwrite the other")
                 raise InputError(f"{name} {path} is the same file as {first_name} {first}; {why}. "
