@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,20 @@ class FakeResult:
     adapter: str | None = None
     method: str = "zero-shot"
     prompt_version: str = "v"
+
+
+@dataclass
+class FakeGuardedResult(FakeResult):
+    """Shape of the guard's result: the fields a file job copies into a row."""
+
+    status: str = "ok"
+    scores: dict = field(default_factory=dict)
+    reasons: list = field(default_factory=list)
+
+
+@pytest.fixture
+def result_classes() -> tuple[type[FakeResult], type[FakeGuardedResult]]:
+    return FakeResult, FakeGuardedResult
 
 
 def fake_result(text: str) -> FakeResult:

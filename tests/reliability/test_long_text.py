@@ -45,25 +45,11 @@ def test_a_sentence_longer_than_the_budget_is_split_at_words(loaded) -> None:
 
 
 @pytest.mark.parametrize("status", [None, "ok"])
-def test_an_implausibly_short_rewrite_is_flagged(tmp_path: Path, status: str | None) -> None:
-    from dataclasses import dataclass, field
+def test_an_implausibly_short_rewrite_is_flagged(tmp_path: Path, status: str | None, result_classes) -> None:
+    plain, guarded = result_classes
 
-    @dataclass
-    class Result:
-        rewrite: str
-        model: str = "m"
-        adapter: str | None = None
-        method: str = "zero-shot"
-        prompt_version: str = "v"
-
-    @dataclass
-    class Guarded(Result):
-        status: str = "ok"
-        scores: dict = field(default_factory=dict)
-        reasons: list = field(default_factory=list)
-
-    def truncating(texts: list[str]) -> list[Result]:
-        make = Result if status is None else Guarded
+    def truncating(texts: list[str]) -> list:
+        make = plain if status is None else guarded
         return [make(text[:224]) for text in texts]
 
     src = tmp_path / "in.jsonl"
