@@ -78,3 +78,25 @@ def build_train(
     _print_summary(result, out)
     _print_leakage(result)
     console.print(f"wrote {out} and {manifest_path(out)}", highlight=False)
+
+
+@user_errors
+def build_pool(
+    mix: Path = typer.Option(Path("data/pool_mix.json"), "--mix", help="Mix declaration of the pool's sources."),
+    out: Path = typer.Option(Path("data/pool/pool.jsonl"), "--out", "-o", help="Output JSONL of unlabelled inputs."),
+    on_leak: str = typer.Option("drop", "--on-leak", help="drop (default): leave leaking inputs out and list "
+                                                          "them in the manifest; fail: stop."),
+    seed: int | None = typer.Option(None, help="Sampling seed (default: the mix file's)."),
+) -> None:
+    """Build the self-training pool: unlabelled inputs from the mix's sources, leakage-checked, with a manifest."""
+    from srllm.data.pool import build_pool as build
+
+    try:
+        manifest = build(mix, out, on_leak=on_leak, seed=seed)
+    except LeakageError as exc:
+        console.print(f"[bold red]leakage check failed[/]: {len(exc.report.matches)} matches", highlight=False)
+        raise typer.Exit(1) from None
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(manifest["pool"]["by_kind"].items()))
+    console.print(f"{manifest['pool']['rows']} inputs ({kinds}); leakage: {manifest['leakage']['result']}",
+                  highlight=False)
+    console.print(f"wrote {out} and {manifest_path(out)}", highlight=False)

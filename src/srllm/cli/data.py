@@ -264,8 +264,9 @@ def agreement(
     console.print(table)
 
 
-from srllm.cli.build_train import build_train  # noqa: E402
+from srllm.cli.build_train import build_pool, build_train  # noqa: E402
 from srllm.cli.score import build_judge  # noqa: E402
 
 app.command("build-train")(build_train)
 app.command("build-judge")(build_judge)
+app.command("build-pool")(build_pool)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from srllm.cli import data, models, report, rewrite, score, serve, train
+from srllm.cli import data, models, report, rewrite, score, selftrain, serve, train
 from srllm.cli import eval as eval_cli
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
 app.command("train")(train.train_command)
 app.command("merge")(train.merge_command)
+app.command("self-train")(selftrain.self_train)
 app.add_typer(eval_cli.app, name="eval")
 app.command("report")(report.report)
 app.command("serve")(serve.serve)

@@ -55,6 +55,11 @@ def train_command(
     save_dtype: str | None = typer.Option(None, help="float32 | float16 | bfloat16 for the saved adapter."),
     device_watts: float | None = typer.Option(None, help="Declared device power for the Appendix D estimate."),
     energy: bool | None = typer.Option(None, "--energy/--no-energy", help="Measure with codecarbon."),
+    stage: str | None = typer.Option(None, "--stage", help="sft (default) | dpo | orpo: preference optimization "
+                                                           "of the adapter on --pairs (TRL's trainers)."),
+    pairs: list[str] | None = typer.Option(None, "--pairs", help="Preference JSONL (text, chosen, rejected), "
+                                                                 "e.g. a self-training round's preferences.jsonl."),
+    beta: float | None = typer.Option(None, "--beta", help="DPO beta / ORPO lambda (default 0.1)."),
 ) -> None:
     """Fine-tune BASE on CMD records (loss on the safe rewrite only) and write an adapter + manifest."""
     from srllm.train import load_config, train
@@ -69,7 +74,7 @@ def train_command(
             early_stopping_patience=patience, seed=seed, template=template, packing=packing,
             share_prompt_head=share_prompt_head,
             gradient_checkpointing=gradient_checkpointing, threads=threads, save_dtype=save_dtype,
-            device_watts=device_watts, measure_energy=energy,
+            device_watts=device_watts, measure_energy=energy, stage=stage, pairs=pairs or None, beta=beta,
             method_options=parse_assignments(option or []),
         )
         result = train(cfg)

@@ -28,6 +28,7 @@ _DANGLING = [
     (re.compile(r"([,;:])\s*(?=[.!?]|$)"), ""),
     (re.compile(r"([.!?])\s*[,;:]+"), r"\1"),
     (re.compile(r",\s*,+"), ","),
+    (re.compile(r"(?<![.])([.!?])\s*\.(?![.])"), r"\1"),  # "hung up.." left by a deleted last sentence
     (re.compile(r"\b(?:so|and|but|because|since|as|which|that|of course)\s*([.!?]|$)", re.IGNORECASE), r"\1"),
     (re.compile(r"(^|[.!?]\s+)(?:so|and|but|because)\s*,?\s+", re.IGNORECASE), r"\1"),
     (re.compile(r"(^|[.!?]\s+)[,;:.]+\s*"), r"\1"),
@@ -37,6 +38,19 @@ _DANGLING = [
 
 def _replacement(span_text: str) -> str | None:
     return NEUTRAL_WORDS.get(span_text.lower().strip())
+
+
+_ARTICLE = re.compile(r"\b([Aa])(n?)(\s+)$")
+
+
+def _fix_article(head: str, tail: str) -> str:
+    """'an assertive analyst' minus 'assertive' is 'a analyst' -> 'an analyst' (by the next word's letter)."""
+    found = _ARTICLE.search(head)
+    following = re.match(r"\s*(\w+)", tail)
+    if not found or not following:
+        return head
+    article = found.group(1) + ("n" if following.group(1)[0].lower() in "aeiou" else "")
+    return head[:found.start()] + article + found.group(3)
 
 
 def _capitalise_sentences(text: str) -> str:
@@ -51,7 +65,8 @@ def edit_candidate(text: str, spans: Sequence[Any]) -> str:
         replacement = _replacement(piece)
         if replacement is not None and replacement and piece[:1].isupper():
             replacement = replacement[:1].upper() + replacement[1:]
-        out = out[:span.start] + (replacement or "") + out[span.end:]
+        head, tail = out[:span.start], (replacement or "") + out[span.end:]
+        out = _fix_article(head, tail) + tail
     for pattern, repl in _DANGLING:
         out = pattern.sub(repl, out)
     out = _capitalise_sentences(out.strip())

@@ -10,6 +10,7 @@ from typing import Any
 from srllm.errors import InputError
 
 SPLITS = ("all", "train", "dev", "test")
+STAGES = ("sft", "dpo", "orpo")
 
 
 @dataclass
@@ -59,6 +60,11 @@ class TrainConfig:
     # Method options (LoRA rank, prefix length, ...), validated by the method's own dataclass.
     method_options: dict[str, Any] = field(default_factory=dict)
     init_adapter: str | None = None  # two-phase training (paper Section 5.2)
+    # "sft" (the paper's Eq. 1 on `data`), or preference optimization on `pairs` with TRL's trainers:
+    # "dpo" (reference = the init adapter, frozen) or "orpo" (no reference model).
+    stage: str = "sft"
+    pairs: list[str] = field(default_factory=list)  # JSONL of {"text", "chosen", "rejected"}
+    beta: float = 0.1  # DPO's beta / ORPO's lambda (TRL's defaults)
     resume: bool = False
     seed: int = 42
     split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
@@ -107,6 +113,9 @@ class TrainConfig:
         self.data = [DataSource.parse(s) for s in self.data]
         self.dev = [DataSource.parse(s) for s in self.dev]
         self.split_ratios = tuple(float(r) for r in self.split_ratios)  # type: ignore[assignment]
+        if self.stage not in STAGES:
+            raise InputError(f"unknown stage '{self.stage}'; use one of {', '.join(STAGES)}", field="stage")
+        self.pairs = [str(p) for p in self.pairs]
         if len(self.split_ratios) != 3 or abs(sum(self.split_ratios) - 1.0) > 1e-6:
             raise InputError("split_ratios must be three fractions (train, dev, test) summing to 1",
                              field="split_ratios")

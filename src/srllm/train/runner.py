@@ -204,7 +204,13 @@ def _history(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], l
 
 
 def train(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -> RunResult:
-    """Fine-tune `config.base` with `config.method` on CMD records; write the adapter and manifest."""
+    """Fine-tune `config.base` with `config.method` on CMD records; write the adapter and manifest.
+
+    `config.stage` "dpo"/"orpo" trains the same adapter on preference pairs instead (`preference`)."""
+    if config.stage != "sft":
+        from srllm.train.preference import train_preference
+
+        return train_preference(config, callbacks=callbacks)
     method = get_method(config.method)
     options = method.parse_options(config.method_options)
     if not config.data:

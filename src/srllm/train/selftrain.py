@@ -1,0 +1,391 @@
+"""Verified self-training (rejection sampling / expert iteration) and the preference pairs it yields.
+
+One round: for each unlabelled pool input the current model writes N candidates (the greedy
+answer plus N-1 samples, batched), the judge's edit candidate joins them, and the guard checks
+every candidate (judge + facts + meaning + not a copy + no meta text). The best passing candidate
+becomes an SFT pair (provenance `self-verified` or `teacher`, with the round number); a failing
+candidate beside it becomes the rejected side of a preference pair (DPO/ORPO). Inputs the guard
+screens as benign are skipped (the training mix keeps its own benign copy targets), and an input
+that matches an evaluation text is never used, whatever the pool says.
+
+Everything is appended to OUT/progress.jsonl as each batch finishes, so a killed round resumes
+where it stopped; pairs.jsonl, preferences.jsonl and round.json are then written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srllm.errors import InputError
+
+PROGRESS = "progress.jsonl"
+PAIRS = "pairs.jsonl"
+PREFERENCES = "preferences.jsonl"
+ROUND = "round.json"
+PROVENANCES = ("self-verified", "teacher")
+
+
+@dataclass(frozen=True)
+class PoolItem:
+    id: str
+    text: str
+    kind: str
+    source: str
+
+
+@dataclass
+class RoundConfig:
+    """One self-training round; recorded in round.json."""
+
+    pool: str
+    out: str
+    round: int = 1
+    model: str = "smollm2-135m-instruct"
+    adapter: str | None = "auto"
+    candidates: int = 4
+    per_kind: int | None = None  # at most this many inputs of each kind (hash-ordered by seed)
+    limit: int | None = None  # at most this many inputs in all
+    seed: int = 0
+    batch_size: int = 16
+    provenance: str = "self-verified"
+    edit_candidate: bool = True
+    max_rejected: int = 2  # preference pairs per kept input
+    eval_mix: str | None = "data/pool_mix.json"  # its "eval" sources are refused as inputs
+    temperature: float = 0.8
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCES:
+            raise InputError(f"provenance must be one of {PROVENANCES}, not {self.provenance!r}", field="provenance")
+        if self.candidates < 1 or self.round < 1:
+            raise InputError("candidates and round must be at least 1", field="candidates")
+
+
+@dataclass
+class Outcome:
+    """What one input gave: `status` kept / failed / benign / leak."""
+
+    id: str
+    kind: str
+    source: str
+    text: str
+    status: str
+    chosen: str = ""
+    chosen_from: str = ""
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    candidates: int = 0
+
+
+def read_pool(path: str | Path) -> list[PoolItem]:
+    """Pool rows ({"id", "text", "kind"?, "source"?} per line); errors name the file, line and field."""
+    from srllm.lines import loads_bounded, numbered_lines
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("does not exist; build it with `srllm data build-pool`", path=str(path))
+    items: list[PoolItem] = []
+    seen: set[str] = set()
+    for line_no, line in numbered_lines(path.read_text(encoding="utf-8")):
+        if not line.strip():
+            continue
+        try:
+            row = loads_bounded(line)
+        except ValueError as exc:
+            raise InputError(f"is not valid JSON ({exc})", path=str(path), line=line_no) from exc
+        if not isinstance(row, dict):
+            raise InputError("must be a JSON object", path=str(path), line=line_no)
+        text, ident = row.get("text"), row.get("id")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("is missing or blank", path=str(path), line=line_no, field="text")
+        if not isinstance(ident, str) or not ident:
+            raise InputError("is missing", path=str(path), line=line_no, field="id")
+        if ident in seen:
+            raise InputError(f"repeats id {ident!r}", path=str(path), line=line_no, field="id")
+        seen.add(ident)
+        items.append(PoolItem(ident, text, str(row.get("kind") or "unknown"), str(row.get("source") or "")))
+    if not items:
+        raise InputError("holds no inputs", path=str(path))
+    return items
+
+
+def select(items: Sequence[PoolItem], *, per_kind: int | None, limit: int | None, seed: int) -> list[PoolItem]:
+    """A seeded, hash-ordered choice (stable when the pool grows): per-kind cap first, then the limit."""
+    def rank(item: PoolItem) -> str:
+        return hashlib.sha256(f"{seed}\x00{item.id}".encode()).hexdigest()
+
+    ordered = sorted(items, key=rank)
+    if per_kind is not None:
+        counts: Counter[str] = Counter()
+        kept = []
+        for item in ordered:
+            if counts[item.kind] < per_kind:
+                counts[item.kind] += 1
+                kept.append(item)
+        ordered = kept
+    return ordered[:limit] if limit is not None else ordered
+
+
+def eval_index(eval_mix: str | None) -> Any:
+    """A LeakageIndex over the mix file's evaluation sources (None when no mix is given)."""
+    if not eval_mix:
+        return None
+    from srllm.data.leakage import LeakageIndex, load_eval_texts
+    from srllm.data.mix import load_mix
+
+    mix = load_mix(eval_mix)
+    texts = []
+    for spec in mix.eval:
+        found, _ = load_eval_texts(spec.name, spec.kind, mix.resolve(spec.path))
+        texts.extend(found)
+    return LeakageIndex(texts)
+
+
+def _done(out: Path) -> dict[str, dict[str, Any]]:
+    """Outcomes already written by an earlier (killed) run of this round."""
+    from srllm.lines import split_lines
+
+    path = out / PROGRESS
+    if not path.is_file():
+        return {}
+    done = {}
+    for line in split_lines(path.read_text(encoding="utf-8")):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the last line of a run killed mid-write
+        done[row["id"]] = row
+    return done
+
+
+def _drop_partial_line(path: Path) -> None:
+    """A run killed mid-write leaves a last line without its newline; appending to it would fuse the next
+    outcome into that fragment and lose both, so cut the file back to its last complete line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def _append(out: Path, outcomes: Iterable[Outcome]) -> None:
+    with open(out / PROGRESS, "a", encoding="utf-8") as handle:
+        for outcome in outcomes:
+            handle.write(json.dumps(asdict(outcome), ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class RoundSampler:
+    """Candidates for a batch of inputs, checked by the guard; one `Outcome` per input."""
+
+    def __init__(self, rewriter: Any, guard: Any, *, candidates: int, edit: bool, max_rejected: int,
+                 temperature: float, seed: int, index: Any = None) -> None:
+        import dataclasses
+
+        from srllm.rewrite.engine import Rewriter
+
+        self.rewriter, self.guard, self.edit, self.index = rewriter, guard, edit, index
+        self.candidates, self.max_rejected, self.seed = candidates, max_rejected, seed
+        self.sampler = None
+        if candidates > 1:
+            settings = dataclasses.replace(rewriter.settings, do_sample=True, temperature=temperature,
+                                           top_p=guard.config.top_p, num_return_sequences=candidates - 1)
+            self.sampler = Rewriter(rewriter.loaded, template=rewriter.template, shots=rewriter.shots,
+                                    chunk=False, settings=settings)
+
+    def run(self, items: Sequence[PoolItem], batch_size: int) -> list[Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        scored = []
+        for item in items:
+            if self.index is not None and self.index.query(item.text):
+                outcomes[item.id] = Outcome(item.id, item.kind, item.source, item.text, "leak")
+            else:
+                scored.append(item)
+        texts = [item.text for item in scored]
+        judged = self.guard.judged(texts) if texts else []
+        harm = self.guard.harm_scores(texts, judged) if texts else []
+        pending = []
+        for item, verdict, scores in zip(scored, judged, harm, strict=True):
+            if self.guard.is_benign(scores):
+                outcomes[item.id] = Outcome(item.id, item.kind, item.source, item.text, "benign")
+            else:
+                pending.append((item, verdict.spans))
+        if pending:
+            for outcome in self._sample(pending, batch_size):
+                outcomes[outcome.id] = outcome
+        return [outcomes[item.id] for item in items]
+
+    def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
+        import torch
+
+        from srllm.rewrite.edit import edit_candidate
+
+        sources = [item.text for item, _ in pending]
+        greedy = self.rewriter.generate(sources, batch_size=batch_size)
+        groups: list[list[tuple[str, str]]] = [[(out[0][0] if out[0] else "", "greedy")] for out in greedy]
+        if self.sampler is not None:
+            torch.manual_seed(self.seed)
+            for group, out in zip(groups, self.sampler.generate(sources, batch_size=batch_size), strict=True):
+                group.extend((text, "sample") for text in out[0])
+        if self.edit:
+            for group, (item, spans) in zip(groups, pending, strict=True):
+                edited = edit_candidate(item.text, spans) if spans else ""
+                if edited:
+                    group.append((edited, "edit"))
+        groups = [_unique(group) for group in groups]
+        verdicts = self.guard.check(sources, [[text for text, _ in g] for g in groups], [s for _, s in pending])
+        return [self._outcome(item, group, found)
+                for (item, _), group, found in zip(pending, groups, verdicts, strict=True)]
+
+    def _outcome(self, item: PoolItem, group: list[tuple[str, str]], verdicts: list[Any]) -> Outcome:
+        from srllm.rewrite.guard import best
+
+        origin = {text: where for text, where in group}
+        passing = [v for v in verdicts if v.passed]
+        # The greedy answer first: it is what the model does now, the most useful thing to reject.
+        failing = sorted((v for v in verdicts if not v.passed and v.text.strip()),
+                         key=lambda v: (origin[v.text] != "greedy", -len(v.reasons)))
+        rejected = [{"text": v.text, "from": origin[v.text], "reasons": v.reasons}
+                    for v in failing[: self.max_rejected]]
+        if not passing:
+            return Outcome(item.id, item.kind, item.source, item.text, "failed", rejected=rejected,
+                           candidates=len(group))
+        # The model's own passing answer over the edit: the guard does not check grammar, and a deleted
+        # verb phrase ("will aggressively chase" -> "will") passes it while teaching broken sentences.
+        chosen = best([v for v in passing if origin[v.text] != "edit"] or passing)
+        return Outcome(item.id, item.kind, item.source, item.text, "kept", chosen.text, origin[chosen.text],
+                       rejected, len(group))
+
+
+def _unique(group: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    kept = []
+    for text, where in group:
+        if text not in seen:
+            seen.add(text)
+            kept.append((text, where))
+    return kept
+
+
+def sft_records(outcomes: Iterable[dict[str, Any]], config: RoundConfig) -> list[Any]:
+    """Kept outcomes as CMD records: the chosen candidate is the safe variation."""
+    from srllm.data.schema import CMDRecord
+
+    return [CMDRecord(id=f"{_prefix(config)}-{o['id']}", text=o["text"], safe_variation=o["chosen"],
+                      source=config.provenance,
+                      meta={"kind": o["kind"], "round": config.round, "provenance": config.provenance,
+                            "pool_id": o["id"], "pool_source": o["source"], "candidate": o["chosen_from"]})
+            for o in outcomes if o["status"] == "kept"]
+
+
+def preference_rows(outcomes: Iterable[dict[str, Any]], config: RoundConfig) -> list[dict[str, Any]]:
+    """(text, chosen, rejected) rows for DPO/ORPO, with why the rejected candidate failed."""
+    rows = []
+    for o in outcomes:
+        if o["status"] != "kept":
+            continue
+        for k, rejected in enumerate(o["rejected"]):
+            rows.append({"id": f"{_prefix(config)}-{o['id']}-{k}", "text": o["text"], "chosen": o["chosen"],
+                         "rejected": rejected["text"], "rejected_reasons": rejected["reasons"],
+                         "kind": o["kind"], "round": config.round, "provenance": config.provenance})
+    return rows
+
+
+def _prefix(config: RoundConfig) -> str:
+    return f"{'sv' if config.provenance == 'self-verified' else 'teacher'}{config.round}"
+
+
+def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, progress: bool = True) -> dict[str, Any]:
+    """Sample, verify and write one round; returns the round manifest (also OUT/round.json)."""
+    from srllm.data.mix import write_json
+    from srllm.data.writers import write_jsonl, write_records
+    from srllm.provenance import file_sha256
+
+    items = select(read_pool(config.pool), per_kind=config.per_kind, limit=config.limit, seed=config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.resume:
+        _drop_partial_line(out / PROGRESS)
+    done = _done(out) if config.resume else {}
+    if not config.resume and (out / PROGRESS).exists():
+        raise InputError("already holds a round's progress; pass --resume to continue it or choose another --out",
+                         path=str(out / PROGRESS))
+    if rewriter is None or guard is None:
+        rewriter, guard = _load(config, rewriter, guard)
+    sampler = RoundSampler(rewriter, guard, candidates=config.candidates, edit=config.edit_candidate,
+                           max_rejected=config.max_rejected, temperature=config.temperature, seed=config.seed,
+                           index=eval_index(config.eval_mix))
+    todo = [item for item in items if item.id not in done]
+    started = time.perf_counter()
+    for batch in _batches(todo, config.batch_size * 4, progress, f"round {config.round}", len(items), len(done)):
+        _append(out, sampler.run(batch, config.batch_size))
+    seconds = time.perf_counter() - started
+    outcomes = [row for row in _done(out).values() if row["id"] in {item.id for item in items}]
+    records = sft_records(outcomes, config)
+    preferences = preference_rows(outcomes, config)
+    write_records(records, out / PAIRS)
+    write_jsonl(preferences, out / PREFERENCES)
+    manifest = _manifest(config, rewriter, items, outcomes, len(preferences), seconds, len(done))
+    manifest["outputs"] = {name: {"path": str(out / name), "sha256": file_sha256(out / name)}
+                           for name in (PAIRS, PREFERENCES)}
+    manifest["pool"]["sha256"] = file_sha256(config.pool)
+    write_json(manifest, out / ROUND)
+    return manifest
+
+
+def _load(config: RoundConfig, rewriter: Any, guard: Any) -> tuple[Any, Any]:
+    from srllm.rewrite.engine import Rewriter
+    from srllm.rewrite.guard import Guard, GuardConfig
+
+    if guard is None:
+        guard = Guard(GuardConfig(edit_candidate=config.edit_candidate)).load()
+    if rewriter is None:
+        rewriter = Rewriter.load(config.model, adapter=config.adapter)
+    return rewriter, guard
+
+
+def _batches(items: list[PoolItem], size: int, progress: bool, label: str, total: int,
+             done: int) -> Iterable[list[PoolItem]]:
+    from srllm.progress import optional_progress
+
+    with optional_progress(total, progress, label) as advance:
+        advance(done)
+        for start in range(0, len(items), size):
+            batch = items[start:start + size]
+            yield batch
+            advance(len(batch))
+
+
+def _manifest(config: RoundConfig, rewriter: Any, items: list[PoolItem], outcomes: list[dict[str, Any]],
+              preferences: int, seconds: float, resumed: int) -> dict[str, Any]:
+    statuses = Counter(o["status"] for o in outcomes)
+    by_kind: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        by_kind.setdefault(o["kind"], Counter())[o["status"]] += 1
+    harmful = statuses["kept"] + statuses["failed"]
+    return {
+        "kind": "srllm-self-training-round",
+        "config": asdict(config),
+        "round": config.round,
+        "provenance": config.provenance,
+        "model": {"name": rewriter.loaded.name, "adapter": rewriter.loaded.adapter},
+        "pool": {"path": config.pool, "selected": len(items)},
+        "counts": dict(statuses), "kept_rate": round(statuses["kept"] / harmful, 4) if harmful else None,
+        "by_kind": {kind: dict(c) for kind, c in sorted(by_kind.items())},
+        "chosen_from": dict(Counter(o["chosen_from"] for o in outcomes if o["status"] == "kept")),
+        "preference_pairs": preferences,
+        "seconds": round(seconds, 1), "resumed_outcomes": resumed,
+    }
+
+
+__all__ = ["PoolItem", "RoundConfig", "RoundSampler", "preference_rows", "read_pool", "run_round", "select",
+           "sft_records"]

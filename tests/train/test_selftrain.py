@@ -1,0 +1,108 @@
+"""Verified self-training: only guard-passing pairs are kept, evaluation texts never, and a killed round resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from srllm.errors import InputError
+from srllm.train.selftrain import PROGRESS, PoolItem, RoundConfig, read_pool, run_round, select
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+DEVCASES = SHARED / "data" / "devcases" / "cases.jsonl"
+
+INSULTS = [
+    "Dana, you useless idiot, the Berlin invoice for $4,200 was due on March 3.",
+    "Your music was still blasting at 19:30 on a Sunday night. What a useless idiot.",
+    "Priya moved the Lisbon meeting to 14 May, you brainless moron.",
+]
+
+
+def _pool(path: Path, texts: list[str], kinds: list[str] | None = None) -> Path:
+    rows = [{"id": f"p{i}", "text": t, "kind": (kinds or ["insult"] * len(texts))[i], "source": "test"}
+            for i, t in enumerate(texts)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def guard():
+    from srllm.rewrite.guard import Guard, GuardConfig
+
+    return Guard(GuardConfig(edit_candidate=True)).load()
+
+
+@pytest.fixture(scope="module")
+def rewriter(tiny_llama_dir: Path):
+    from srllm.models import load_causal_lm
+    from srllm.rewrite.engine import GenerationSettings, Rewriter
+
+    return Rewriter(load_causal_lm(str(tiny_llama_dir)), settings=GenerationSettings(max_new_tokens=8))
+
+
+def test_pool_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "pool.jsonl"
+    path.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": "  "}\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_pool(path)
+    assert err.value.line == 2 and err.value.field == "text" and str(path) in str(err.value)
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="repeats id"):
+        read_pool(path)
+
+
+def test_selection_is_seeded_capped_per_kind_and_stable_as_the_pool_grows() -> None:
+    items = [PoolItem(f"i{n}", f"text {n}", "insult" if n % 3 else "job", "s") for n in range(60)]
+    chosen = select(items, per_kind=5, limit=None, seed=1)
+    assert sorted(i.kind for i in chosen).count("job") == 5 and len(chosen) == 10
+    grown = select(items + [PoolItem("new", "t", "other", "s")], per_kind=5, limit=None, seed=1)
+    assert [i.id for i in grown if i.kind != "other"] == [i.id for i in chosen]
+    assert select(items, per_kind=5, limit=None, seed=2) != chosen
+
+
+def test_a_round_keeps_only_pairs_the_guard_passes(tmp_path: Path, rewriter, guard) -> None:
+    pool = _pool(tmp_path / "pool.jsonl", INSULTS)
+    manifest = run_round(RoundConfig(pool=str(pool), out=str(tmp_path / "r1"), round=2, candidates=2,
+                                     eval_mix=None), rewriter=rewriter, guard=guard, progress=False)
+    pairs = [json.loads(line) for line in (tmp_path / "r1" / "pairs.jsonl").read_text().splitlines()]
+    assert manifest["round"] == 2 and manifest["counts"].get("kept", 0) == len(pairs) > 0
+    assert manifest["pool"]["sha256"] and manifest["provenance"] == "self-verified"
+    texts = [p["text"] for p in pairs]
+    verdicts = guard.check(texts, [[p["safe_variation"]] for p in pairs])
+    assert all(v[0].passed for v in verdicts), [v[0].reasons for v in verdicts]
+    assert all(p["source"] == "self-verified" and p["meta"]["round"] == 2 for p in pairs)
+    assert all("idiot" not in p["safe_variation"] and "moron" not in p["safe_variation"] for p in pairs)
+    prefs = [json.loads(line) for line in (tmp_path / "r1" / "preferences.jsonl").read_text().splitlines()]
+    assert all(p["chosen"] != p["rejected"] and p["rejected_reasons"] for p in prefs)
+
+
+@pytest.mark.skipif(not DEVCASES.is_file(), reason="../shared dev cases not present")
+def test_an_evaluation_text_in_the_pool_is_never_used(tmp_path: Path, rewriter, guard) -> None:
+    dev_text = json.loads(DEVCASES.read_text(encoding="utf-8").splitlines()[0])["text"]
+    pool = _pool(tmp_path / "pool.jsonl", [dev_text, INSULTS[0]])
+    mix = Path(__file__).resolve().parents[2] / "data" / "pool_mix.json"
+    manifest = run_round(RoundConfig(pool=str(pool), out=str(tmp_path / "r"), candidates=1, eval_mix=str(mix)),
+                         rewriter=rewriter, guard=guard, progress=False)
+    assert manifest["counts"]["leak"] == 1
+    assert dev_text not in (tmp_path / "r" / "pairs.jsonl").read_text(encoding="utf-8")
+    assert dev_text not in (tmp_path / "r" / "preferences.jsonl").read_text(encoding="utf-8")
+
+
+def test_a_killed_round_resumes_and_a_second_start_is_refused(tmp_path: Path, rewriter, guard) -> None:
+    pool = _pool(tmp_path / "pool.jsonl", INSULTS)
+    out = tmp_path / "r"
+    config = RoundConfig(pool=str(pool), out=str(out), candidates=1, batch_size=1, eval_mix=None)
+    first = run_round(config, rewriter=rewriter, guard=guard, progress=False)
+    lines = (out / PROGRESS).read_text(encoding="utf-8").splitlines()
+    (out / PROGRESS).write_text(lines[0] + "\n" + lines[1][:10], encoding="utf-8")  # killed mid-write
+    (out / "pairs.jsonl").unlink()
+    with pytest.raises(InputError, match="--resume"):
+        run_round(config, rewriter=rewriter, guard=guard, progress=False)
+    config.resume = True
+    again = run_round(config, rewriter=rewriter, guard=guard, progress=False)
+    assert again["resumed_outcomes"] == 1
+    assert again["counts"] == first["counts"]
+    ids = [json.loads(line)["id"] for line in (out / PROGRESS).read_text().splitlines()]
+    assert sorted(ids) == ["p0", "p1", "p2"]  # the fragment was cut, not fused with the next outcome
