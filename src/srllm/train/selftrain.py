@@ -329,7 +329,8 @@ def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, p
     for batch in _batches(todo, config.batch_size * 4, progress, f"round {config.round}", len(items), len(done)):
         _append(out, sampler.run(batch, config.batch_size))
     seconds = time.perf_counter() - started
-    outcomes = [row for row in _done(out).values() if row["id"] in {item.id for item in items}]
+    selected = {item.id for item in items}
+    outcomes = [row for row in _done(out).values() if row["id"] in selected]
     records = sft_records(outcomes, config)
     preferences = preference_rows(outcomes, config)
     write_records(records, out / PAIRS)
