@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,14 @@ class Rewriter:
                 raise InputError("k-shot prompting needs a demonstrations file", field="demonstrations")
             shots = select_shots(load_demonstrations(source), k_shot, seed=seed)
         return cls(loaded, template=template, shots=shots, settings=settings, chunk=chunk)
+
+    def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> Rewriter:
+        """The same model, template and shots, drawing `n` samples per text (the guard's retries,
+        self-training's candidates)."""
+        settings = replace(self.settings, do_sample=True, temperature=temperature, top_p=top_p,
+                           num_return_sequences=n)
+        return Rewriter(self.loaded, template=self.template, shots=self.shots, settings=settings,
+                        chunk=self.chunk if chunk is None else chunk)
 
     @property
     def method(self) -> str:

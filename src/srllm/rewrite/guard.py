@@ -320,12 +320,8 @@ class GuardedRewriter:
         if not self.guard.scorers:
             self.guard.load()
         config = self.guard.config
-        self.sampler = Rewriter(
-            rewriter.loaded, template=rewriter.template, shots=rewriter.shots, chunk=rewriter.chunk,
-            settings=dataclasses.replace(rewriter.settings, do_sample=True, temperature=config.temperature,
-                                         top_p=config.top_p,
-                                         num_return_sequences=max(1, config.candidates - 1)),
-        )
+        self.sampler = rewriter.sampling(max(1, config.candidates - 1), temperature=config.temperature,
+                                         top_p=config.top_p)
 
     @property
     def loaded(self):  # the CLI and the service read the model name from here

@@ -189,18 +189,12 @@ class RoundSampler:
 
     def __init__(self, rewriter: Any, guard: Any, *, candidates: int, edit: bool, max_rejected: int,
                  temperature: float, seed: int, index: Any = None) -> None:
-        import dataclasses
-
-        from srllm.rewrite.engine import Rewriter
-
         self.rewriter, self.guard, self.edit, self.index = rewriter, guard, edit, index
         self.candidates, self.max_rejected, self.seed = candidates, max_rejected, seed
         self.sampler = None
         if candidates > 1:
-            settings = dataclasses.replace(rewriter.settings, do_sample=True, temperature=temperature,
-                                           top_p=guard.config.top_p, num_return_sequences=candidates - 1)
-            self.sampler = Rewriter(rewriter.loaded, template=rewriter.template, shots=rewriter.shots,
-                                    chunk=False, settings=settings)
+            self.sampler = rewriter.sampling(candidates - 1, temperature=temperature, top_p=guard.config.top_p,
+                                             chunk=False)
 
     def run(self, items: Sequence[PoolItem], batch_size: int) -> list[Outcome]:
         outcomes: dict[str, Outcome] = {}
