@@ -135,31 +135,46 @@ class Judge:
     def judge(self, texts: Sequence[str], batch_size: int = 64) -> list[JudgeResult]:
         results: list[JudgeResult | None] = [None] * len(texts)
         parts: list[tuple[int, int, str]] = []  # (text index, offset of the part, part)
-        for i, text in enumerate(texts):
-            status = text_status(text)
-            if status:
-                results[i] = JudgeResult(None, None, [], status)
-                continue
-            pieces = self._split(text)
+        scored = [(i, text) for i, text in enumerate(texts) if not self._skip(i, text, results)]
+        lengths = self._lengths([text for _, text in scored])
+        for (i, text), length in zip(scored, lengths, strict=True):
+            pieces = [(0, text)] if length <= self.max_length else self._split(text)
             parts.extend((i, offset, piece) for offset, piece in pieces)
             results[i] = JudgeResult(0.0, 0.0, [], "split" if len(pieces) > 1 else "ok")
-        for start in range(0, len(parts), batch_size):
-            chunk = parts[start:start + batch_size]
+        # Batches of similar length: padding to a batch's longest part was most of the work on short texts.
+        order = sorted(range(len(parts)), key=lambda k: len(parts[k][2]))
+        for start in range(0, len(order), batch_size):
+            chunk = [parts[k] for k in order[start:start + batch_size]]
             for (i, offset, _), (probs, spans) in zip(chunk, self._run([p for _, _, p in chunk]), strict=True):
                 result = results[i]
                 assert result is not None
                 result.toxic = max(result.toxic or 0.0, probs[0])
                 result.stereotype = max(result.stereotype or 0.0, probs[1])
                 result.spans.extend(Span(s.start + offset, s.end + offset, s.label, s.text, s.score) for s in spans)
+        for result in results:
+            if result is not None:
+                result.spans.sort(key=lambda span: span.start)
         return [r for r in results if r is not None]
+
+    @staticmethod
+    def _skip(index: int, text: str, results: list[JudgeResult | None]) -> bool:
+        status = text_status(text)
+        if status:
+            results[index] = JudgeResult(None, None, [], status)
+        return bool(status)
+
+    def _lengths(self, texts: list[str]) -> list[int]:
+        """Token counts in one tokenizer call (a call per text cost as much as the model on short texts)."""
+        if not texts:
+            return []
+        with self.lock:
+            return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
 
     def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float]]:
         return [(r.toxic or 0.0, r.stereotype or 0.0) for r in self.judge(texts)]
 
     def _split(self, text: str) -> list[tuple[int, str]]:
-        """The text, or sentence groups that each fit max_length tokens, with their character offsets."""
-        if len(self.tokenizer(text, add_special_tokens=True)["input_ids"]) <= self.max_length:
-            return [(0, text)]
+        """Sentence groups of a too-long text that each fit max_length tokens, with their character offsets."""
         groups: list[tuple[int, str]] = []
         position = 0
         current_start, current = 0, ""
@@ -187,22 +202,23 @@ class Judge:
                 out = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
             temps = torch.tensor(self.temperatures)
             probs = torch.sigmoid(out["logits"].float() / temps).tolist()
-            tag_probs = torch.softmax(out["tag_logits"].float(), -1).tolist()
-        results = []
-        for text, p, tags, offs in zip(texts, probs, tag_probs, offsets, strict=True):
-            results.append(((p[0], p[1]), self._spans(text, tags, offs)))
-        return results
+            tag_probs = torch.softmax(out["tag_logits"].float(), -1)
+            # Only tokens that are harmful enough become spans; finding them in torch keeps Python off the rest.
+            harmful = ((1 - tag_probs[..., 0]) >= self.span_threshold) & enc["attention_mask"].bool()
+            labels = tag_probs[..., 1:].argmax(-1) + 1
+            label_probs = tag_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+            hits = [row.nonzero().flatten().tolist() for row in harmful]
+            labels_l, scores_l = labels.tolist(), label_probs.tolist()
+        return [((p[0], p[1]), self._spans(text, [(k, labels_l[row][k], scores_l[row][k]) for k in hit], offs))
+                for row, (text, p, hit, offs) in enumerate(zip(texts, probs, hits, offsets, strict=True))]
 
-    def _spans(self, text: str, tag_probs: list[list[float]], offsets: list[list[int]]) -> list[Span]:
-        """Runs of tokens tagged harmful, widened to whole words, joined across spaces."""
+    def _spans(self, text: str, tokens: list[tuple[int, int, float]], offsets: list[list[int]]) -> list[Span]:
+        """Runs of harmful tokens (position, tag id, score), widened to whole words, joined across spaces."""
         spans: list[Span] = []
-        for probs, (start, end) in zip(tag_probs, offsets, strict=True):
+        for position, label_id, score in tokens:
+            start, end = offsets[position]
             if end <= start:
                 continue  # special or padding token
-            label_id = max(range(1, len(TAGS)), key=lambda k: probs[k])
-            score = probs[label_id]
-            if 1 - probs[0] < self.span_threshold:
-                continue
             start, end = _word_bounds(text, start, end)
             last = spans[-1] if spans else None
             if last and last.label == TAGS[label_id] and (start <= last.end or not text[last.end:start].strip()):
@@ -233,11 +249,17 @@ def judge_path(path: str | Path | None = None) -> Path:
     return folder
 
 
-def load_judge(path: str | Path | None = None) -> Judge:
-    """Load the shipped judge (src/srllm/assets/judge) or the one in `path`."""
+def load_judge(path: str | Path | None = None, dtype: str = "auto") -> Judge:
+    """Load the shipped judge (src/srllm/assets/judge) or the one in `path`.
+
+    dtype "auto": bf16 where the CPU computes it natively (AVX-512 BF16 / AMX: 2.6x the texts/s of fp32 on
+    the ToxiGen benchmark, probabilities within 0.03, AUC unchanged), fp32 elsewhere. Dynamic int8 was
+    faster still but moved probabilities by up to 0.5, too much for the guard's thresholds."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from srllm.models.dtype import cpu_has_native_bf16, inference_dtype
 
     folder = judge_path(path)
     settings = json.loads((folder / "judge.json").read_text(encoding="utf-8"))
@@ -245,6 +267,9 @@ def load_judge(path: str | Path | None = None) -> Judge:
     model = build_model(encoder)
     state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
     model.load_state_dict(state)
+    # The judge runs on the CPU: "auto" asks the CPU, not a GPU that may sit beside it.
+    model = model.to(inference_dtype(dtype) if dtype != "auto" else
+                     torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     return Judge(model, AutoTokenizer.from_pretrained(folder), settings)
 
