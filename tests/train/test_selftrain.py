@@ -106,3 +106,35 @@ def test_a_killed_round_resumes_and_a_second_start_is_refused(tmp_path: Path, re
     assert again["counts"] == first["counts"]
     ids = [json.loads(line)["id"] for line in (out / PROGRESS).read_text().splitlines()]
     assert sorted(ids) == ["p0", "p1", "p2"]  # the fragment was cut, not fused with the next outcome
+
+
+def test_hard_from_keeps_only_the_inputs_an_earlier_round_failed(tmp_path: Path) -> None:
+    from srllm.train.selftrain import hard_inputs
+
+    items = [PoolItem(f"p{n}", f"text {n}", "insult", "s") for n in range(4)]
+    earlier = tmp_path / "r1"
+    earlier.mkdir()
+    rows = [{"id": "p0", "status": "kept"}, {"id": "p1", "status": "failed"}, {"id": "p3", "status": "failed"}]
+    (earlier / PROGRESS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert [item.id for item in hard_inputs(items, earlier)] == ["p1", "p3"]
+    (earlier / PROGRESS).write_text(json.dumps({"id": "p0", "status": "kept"}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no failed input"):
+        hard_inputs(items, earlier)
+
+
+def test_a_teacher_round_runs_the_gguf_model_and_marks_its_pairs(tmp_path: Path, guard) -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'srllm[llamacpp]')")
+    from srllm.serve.backends.llama_cpp import find_gguf
+
+    try:
+        gguf = find_gguf("smollm2-135m-instruct")
+    except Exception as exc:  # noqa: BLE001 - any reason the file is missing
+        pytest.skip(f"the GGUF model is not pulled: {exc}")
+    pool = _pool(tmp_path / "pool.jsonl", INSULTS)
+    manifest = run_round(RoundConfig(pool=str(pool), out=str(tmp_path / "t1"), candidates=2, eval_mix=None,
+                                     teacher=str(gguf)), guard=guard, progress=False)
+    assert manifest["provenance"] == "teacher" and manifest["model"]["name"] == gguf.name
+    outcomes = [json.loads(line) for line in (tmp_path / "t1" / PROGRESS).read_text().splitlines()]
+    assert len(outcomes) == len(INSULTS) and all(o["candidates"] >= 2 for o in outcomes if o["status"] != "benign")
+    pairs = [json.loads(line) for line in (tmp_path / "t1" / "pairs.jsonl").read_text().splitlines()]
+    assert all(p["source"] == "teacher" and p["id"].startswith("teacher1-") for p in pairs)

@@ -29,6 +29,10 @@ def self_train(
     eval_mix: str = typer.Option("data/pool_mix.json", "--eval-mix", help="Mix file whose evaluation sources are "
                                                                           "refused as inputs."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed round in --out."),
+    teacher: Path | None = typer.Option(None, "--teacher", help="A GGUF model (llama.cpp) that writes the candidates "
+                                                                "instead of --model; pairs get provenance teacher."),
+    hard_from: Path | None = typer.Option(None, "--hard-from", help="An earlier round's folder: use only the inputs "
+                                                                    "it failed."),
 ) -> None:
     """Sample candidates for pool inputs, keep what the guard passes (SFT pairs) and what it fails
     beside them (preference pairs)."""
@@ -37,7 +41,8 @@ def self_train(
     config = RoundConfig(pool=str(pool), out=str(out), round=round_, model=model,
                          adapter=None if adapter == "none" else adapter, candidates=candidates, per_kind=per_kind,
                          limit=limit, seed=seed, batch_size=batch_size, provenance=provenance, edit_candidate=edit,
-                         eval_mix=eval_mix or None, resume=resume)
+                         eval_mix=eval_mix or None, resume=resume, teacher=str(teacher) if teacher else None,
+                         hard_from=str(hard_from) if hard_from else None)
     manifest = run_round(config)
     table = Table(title=f"self-training round {round_} -> {out}")
     for column in ("kind", "kept", "failed", "benign", "leak"):

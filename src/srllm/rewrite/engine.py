@@ -76,6 +76,16 @@ def _default_demonstrations() -> Path | None:
     return path if path.is_file() else None
 
 
+def shots_for(k_shot: int, demonstrations: str | Path | None, seed: int) -> list[Demonstration]:
+    """k seeded demonstrations from a file (default: the shipped ones); none for k = 0."""
+    if not k_shot:
+        return []
+    source = demonstrations or _default_demonstrations()
+    if source is None:
+        raise InputError("k-shot prompting needs a demonstrations file", field="demonstrations")
+    return select_shots(load_demonstrations(source), k_shot, seed=seed)
+
+
 class Rewriter:
     """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service."""
 
@@ -119,13 +129,8 @@ class Rewriter:
         if adapter == "auto":
             adapter = default_adapter_for(resolve(model).name) if k_shot == 0 else None
         loaded = load_causal_lm(model, adapter=adapter, dtype=dtype)
-        shots: list[Demonstration] = []
-        if k_shot:
-            source = demonstrations or _default_demonstrations()
-            if source is None:
-                raise InputError("k-shot prompting needs a demonstrations file", field="demonstrations")
-            shots = select_shots(load_demonstrations(source), k_shot, seed=seed)
-        return cls(loaded, template=template, shots=shots, settings=settings, chunk=chunk)
+        return cls(loaded, template=template, shots=shots_for(k_shot, demonstrations, seed), settings=settings,
+                   chunk=chunk)
 
     def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> Rewriter:
         """The same model, template and shots, drawing `n` samples per text (the guard's retries,

@@ -61,12 +61,18 @@ class RoundConfig:
     eval_mix: str | None = "data/pool_mix.json"  # its "eval" sources are refused as inputs
     temperature: float = 0.8
     resume: bool = False
+    # A GGUF file: a bigger model (run through llama.cpp) writes the candidates; provenance `teacher`.
+    teacher: str | None = None
+    # A finished round's folder: only its `failed` inputs (what that model could not rewrite) are used.
+    hard_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:
             raise InputError(f"provenance must be one of {PROVENANCES}, not {self.provenance!r}", field="provenance")
         if self.candidates < 1 or self.round < 1:
             raise InputError("candidates and round must be at least 1", field="candidates")
+        if self.teacher and self.provenance != "teacher":
+            self.provenance = "teacher"
 
 
 @dataclass
@@ -304,7 +310,10 @@ def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, p
     from srllm.data.writers import write_jsonl, write_records
     from srllm.provenance import file_sha256
 
-    items = select(read_pool(config.pool), per_kind=config.per_kind, limit=config.limit, seed=config.seed)
+    pool = read_pool(config.pool)
+    if config.hard_from:
+        pool = hard_inputs(pool, config.hard_from)
+    items = select(pool, per_kind=config.per_kind, limit=config.limit, seed=config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if config.resume:
@@ -337,13 +346,27 @@ def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, p
     return manifest
 
 
+def hard_inputs(pool: Sequence[PoolItem], round_dir: str | Path) -> list[PoolItem]:
+    """The pool inputs an earlier round could not rewrite (status `failed` in its progress file)."""
+    failed = {row_id for row_id, row in _done(Path(round_dir)).items() if row.get("status") == "failed"}
+    hard = [item for item in pool if item.id in failed]
+    if not hard:
+        raise InputError("holds no failed input of this pool (progress.jsonl)", path=str(round_dir),
+                         field="hard_from")
+    return hard
+
+
 def _load(config: RoundConfig, rewriter: Any, guard: Any) -> tuple[Any, Any]:
     from srllm.rewrite.engine import Rewriter
     from srllm.rewrite.guard import Guard, GuardConfig
 
     if guard is None:
         guard = Guard(GuardConfig(edit_candidate=config.edit_candidate)).load()
-    if rewriter is None:
+    if rewriter is None and config.teacher:
+        from srllm.rewrite.llama_cpp import LlamaCppRewriter
+
+        rewriter = LlamaCppRewriter.load(config.teacher, seed=config.seed)
+    elif rewriter is None:
         rewriter = Rewriter.load(config.model, adapter=config.adapter)
     return rewriter, guard
 
@@ -382,5 +405,5 @@ def _manifest(config: RoundConfig, rewriter: Any, items: list[PoolItem], outcome
     }
 
 
-__all__ = ["PoolItem", "RoundConfig", "RoundSampler", "preference_rows", "read_pool", "run_round", "select",
-           "sft_records"]
+__all__ = ["PoolItem", "RoundConfig", "RoundSampler", "hard_inputs", "preference_rows", "read_pool", "run_round",
+           "select", "sft_records"]
