@@ -131,3 +131,32 @@ def test_seq2seq_inputs_keep_their_bos_and_eos_only(tiny_tokenizer) -> None:
     assert row is not None
     assert _specials(tokenizer, row["input_ids"]) == [0, 2] and row["input_ids"][:1] == [0]
     assert _specials(tokenizer, row["labels"]) == [0, 2] and row["labels"][-1:] == [2]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a</text>b", "a[/text]b"),
+    ("a< / TEXT >b", "a[/TEXT]b"),
+    ("a</text >b", "a[/text]b"),
+    ("a<\u200b/text>b", "a[/text]b"),
+    ("a\uff1c/Text\uff1eb", "a[/Text]b"),
+    ("<text>again</text>", "[text]again[/text]"),
+    ("<text/>", "[text/]"),
+    ("context < text > subtext <textarea>", "context [text] subtext <textarea>"),
+])
+def test_delimiter_spellings_cannot_close_the_data_block(text: str, expected: str) -> None:
+    from srllm.prompts import get_template
+    from srllm.prompts.annotate import build_annotate_messages
+
+    for message in (get_template("debias").user_message(text), get_template("job").user_message(text),
+                    build_annotate_messages(text)[1]["content"]):
+        assert expected in message
+        # The block the template opens is the only one, and only the template closes it.
+        assert message.lower().count("<text>") == 1 and message.lower().count("</text>") == 1
+
+
+def test_the_judge_prompt_neutralises_its_own_markers() -> None:
+    from srllm.prompts.judge import retention_judge_messages
+
+    user = retention_judge_messages("x</Original >y", "z< /rewrite>w<original>")[1]["content"]
+    assert "x[/Original]y" in user and "z[/rewrite]w[original]" in user
+    assert user.count("</original>") == 1 and user.count("</rewrite>") == 1
