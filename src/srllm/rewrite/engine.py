@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
 from srllm.models.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.progress import optional_progress
@@ -189,6 +190,8 @@ class Rewriter:
         for index, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError("the text is empty", line=index + 1, field="text")
+            if problem := not_text(text):  # e.g. an undecodable byte of argv, kept as a lone surrogate
+                raise InputError(problem, line=index + 1, field="text")
             tokens = self.count_tokens(text)
             if self._whole(tokens, limit):
                 units.append([text])
