@@ -12,9 +12,13 @@ recursing as deep.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+
+from srllm.errors import InputError
 
 MAX_JSON_DEPTH = 100
 
@@ -24,6 +28,35 @@ class JsonTooDeepError(ValueError):
 
     def __init__(self) -> None:
         super().__init__(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep; flatten it")
+
+
+def decode_utf8(data: bytes, path: str) -> str:
+    """A file's bytes as text (a UTF-8 byte-order mark is dropped); any other encoding is an error that
+    names the line and the first bad byte, and says how to convert it."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError("is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8; convert it, e.g. "
+                         "`iconv -f utf-16 -t utf-8`", path=path, line=1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"is not UTF-8 (byte 0x{data[exc.start]:02x}); convert it, e.g. "
+                         "`iconv -f latin1 -t utf-8`", path=path, line=line) from exc
+
+
+# A surrogate code point in a Python str is always unpaired (JSON's "\\ud83d\\ude00" pairs decode to one
+# character): it is not text, cannot be written as UTF-8 and makes the tokenizer raise.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_text(value: str) -> str | None:
+    """Why `value` cannot be text for a model or an output file (a NUL, an unpaired surrogate), or None."""
+    if "\x00" in value:  # a NUL would go into the prompt and every output file
+        return "contains a NUL character (\\x00); remove it (e.g. `tr -d '\\000'`)"
+    if found := _SURROGATE.search(value):
+        return (f"contains an unpaired UTF-16 surrogate (\\u{ord(found.group()):04x}), which is not a character; "
+                "fix the text's encoding")
+    return None
 
 
 def split_lines(text: str) -> list[str]:

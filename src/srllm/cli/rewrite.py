@@ -64,7 +64,10 @@ def rewrite(
     if input is None and (text is None or text == "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("give a text, pipe one on stdin, or use --input/--output")
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"stdin is not UTF-8 (byte 0x{exc.object[exc.start]:02x})", field="stdin") from exc
     total = 0
     if input is not None and output is not None:
         from srllm.rewrite.jobs import check_input, check_job_paths

@@ -199,16 +199,16 @@ class OpenAIChat:
 
 def local_chat(model: Any, tokenizer: Any, *, max_new_tokens: int = 512) -> Complete:
     """`complete(messages)` over an already loaded transformers model (greedy decoding)."""
-    from srllm.prompts import render_prompt
+    from srllm.prompts.tokens import encode_messages
 
     def complete(messages: list[Message]) -> str:
         import torch
 
-        prompt = render_prompt(tokenizer, messages)
-        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+        # The record's text is plain text: chat markup in it cannot end its turn.
+        ids = torch.tensor([encode_messages(tokenizer, messages)], device=model.device)
         with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-        return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                    do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True)
 
     return complete

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from srllm.data.importers import IMPORTERS, FieldError, ImporterSpec, RawRow, detect_importer
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
-from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
+from srllm.lines import JsonTooDeepError, decode_utf8, loads_bounded, numbered_lines
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -90,11 +90,7 @@ def iter_rows(path: str | Path, fmt: str, *, split: str | None = None) -> Iterat
 
 
 def _read_text(path: str | Path) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start}); re-save it as UTF-8",
-                         path=str(path)) from exc
+    return decode_utf8(Path(path).read_bytes(), str(path))
 
 
 def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
@@ -142,7 +138,7 @@ def _csv_rows(path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, Raw
         except StopIteration:
             return
         except UnicodeDecodeError as exc:
-            raise InputError("is not UTF-8 text; re-save it as UTF-8", path=str(path)) from exc
+            raise InputError("is not UTF-8 text; re-save it as UTF-8", path=str(path), line=1) from exc
         previous_end = reader.line_num
         try:
             for row in reader:

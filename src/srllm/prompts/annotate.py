@@ -8,7 +8,7 @@ the facts. The answer must be one JSON object so it can be parsed strictly.
 
 from __future__ import annotations
 
-from srllm.prompts.templates import PROMPT_VERSION, TEXT_CLOSE, TEXT_OPEN
+from srllm.prompts.templates import PROMPT_VERSION, TEXT_CLOSE, TEXT_OPEN, neutralise_delimiters
 
 ANNOTATE_VERSION = f"{PROMPT_VERSION}+annotate-v1"
 
@@ -33,6 +33,5 @@ ANNOTATE_USER = "Annotate this text.\n" + TEXT_OPEN + "{text}" + TEXT_CLOSE
 
 def build_annotate_messages(text: str) -> list[dict[str, str]]:
     """System + user messages asking for one strict-JSON CMD annotation of `text`."""
-    safe = text.replace(TEXT_CLOSE, "</ text>")  # the text cannot close its own data block
     return [{"role": "system", "content": ANNOTATE_SYSTEM},
-            {"role": "user", "content": ANNOTATE_USER.replace("{text}", safe)}]
+            {"role": "user", "content": ANNOTATE_USER.replace("{text}", neutralise_delimiters(text))}]

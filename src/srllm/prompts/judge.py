@@ -8,6 +8,8 @@ good rewrite is supposed to drop it (SR-LLM, arXiv 2404.01399, Section 2.2).
 
 from __future__ import annotations
 
+from srllm.prompts.templates import neutralise_delimiters
+
 JUDGE_PROMPT_VERSION = "srllm-judge-v1"
 
 RETENTION_JUDGE_SYSTEM = (
@@ -27,10 +29,13 @@ RETENTION_JUDGE_USER = (
 )
 
 
+_JUDGE_TAGS = ("original", "rewrite")
+
+
 def retention_judge_messages(original: str, rewrite: str) -> list[dict[str, str]]:
     """Chat messages for one original -> rewrite judgement."""
-    safe_original = original.replace("</original>", "</ original>")
-    safe_rewrite = rewrite.replace("</rewrite>", "</ rewrite>")
+    safe_original = neutralise_delimiters(original, _JUDGE_TAGS)
+    safe_rewrite = neutralise_delimiters(rewrite, _JUDGE_TAGS)
     return [
         {"role": "system", "content": RETENTION_JUDGE_SYSTEM},
         {"role": "user", "content": RETENTION_JUDGE_USER.format(original=safe_original,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from srllm.errors import InputError
+from srllm.errors import InputError, SrllmError
 from srllm.lines import split_lines
 from srllm.prompts.templates import PromptTemplate, get_template
 
@@ -56,19 +57,83 @@ def render_prompt(tokenizer: Any, messages: list[Message], *, add_generation_pro
     return "\n".join(parts)
 
 
+class Piece(NamedTuple):
+    """A stretch of a rendered prompt: a message's `content` (the user's text, a demonstration, the
+    instruction) or the chat template's own markup (`content` False)."""
+
+    text: str
+    content: bool
+
+
+# Each message's content is rendered as a private-use marker, padded with an em space on both sides:
+# a template that trims its content (Llama 3's `| trim`) drops the pads, and then so do we.
+_PAD = "\u2003"
+_MARK = re.compile(f"({_PAD}?)\ue000(\\d+)\ue001({_PAD}?)")
+
+
+def render_pieces(tokenizer: Any, messages: list[Message], *, add_generation_prompt: bool = True) -> list[Piece]:
+    """`render_prompt`, cut into the template's markup and the messages' contents (`prompts.tokens`
+    encodes the contents as plain text, so no content can spell a special token)."""
+    marked = [{**message, "content": f"{_PAD}\ue000{i}\ue001{_PAD}"} for i, message in enumerate(messages)]
+    skeleton = render_prompt(tokenizer, marked, add_generation_prompt=add_generation_prompt)
+    pieces: list[Piece] = []
+    order: list[int] = []
+    end = 0
+    for match in _MARK.finditer(skeleton):
+        index = int(match.group(2))
+        content = messages[index]["content"]
+        content = content if match.group(1) else content.lstrip()
+        content = content if match.group(3) else content.rstrip()
+        pieces += [Piece(skeleton[end:match.start()], False), Piece(content, True)]
+        order.append(index)
+        end = match.end()
+    pieces.append(Piece(skeleton[end:], False))
+    if order != list(range(len(messages))):
+        raise SrllmError("the tokenizer's chat template drops, repeats or reorders message contents, so "
+                         "srllm cannot tell the user's text from the template's markup; use a model whose "
+                         "template writes each message once, in order")
+    return [piece for piece in pieces if piece.text]
+
+
+def join(pieces: Sequence[Piece]) -> str:
+    return "".join(piece.text for piece in pieces)
+
+
+def split_pieces(pieces: Sequence[Piece], at: int) -> tuple[list[Piece], list[Piece]]:
+    """The pieces before and after character `at` of their joined text (a piece across it is cut)."""
+    head: list[Piece] = []
+    tail: list[Piece] = []
+    position = 0
+    for piece in pieces:
+        cut = min(max(at - position, 0), len(piece.text))
+        if cut:
+            head.append(Piece(piece.text[:cut], piece.content))
+        if cut < len(piece.text):
+            tail.append(Piece(piece.text[cut:], piece.content))
+        position += len(piece.text)
+    return head, tail
+
+
+def prompt_and_completion_pieces(
+    tokenizer: Any, text: str, response: str, *, template: PromptTemplate | str = "debias"
+) -> tuple[list[Piece], list[Piece]]:
+    """A training example as the prompt (masked from the loss) and the completion, in pieces."""
+    prompt = render_pieces(tokenizer, build_messages(text, template=template))
+    full = render_pieces(tokenizer, build_messages(text, template=template, response=response),
+                         add_generation_prompt=False)
+    prompt_text = join(prompt)
+    if not join(full).startswith(prompt_text):
+        # Some templates rewrite earlier turns; then the completion is the response + EOS.
+        return prompt, [Piece(response, True), Piece(tokenizer.eos_token or "", False)]
+    return prompt, split_pieces(full, len(prompt_text))[1]
+
+
 def prompt_and_completion(
     tokenizer: Any, text: str, response: str, *, template: PromptTemplate | str = "debias"
 ) -> tuple[str, str]:
     """Split a training example into the prompt (masked from the loss) and the completion."""
-    prompt = render_prompt(tokenizer, build_messages(text, template=template))
-    full = render_prompt(
-        tokenizer, build_messages(text, template=template, response=response),
-        add_generation_prompt=False,
-    )
-    if not full.startswith(prompt):
-        # Some templates rewrite earlier turns; then the completion is the response + EOS.
-        return prompt, response + (tokenizer.eos_token or "")
-    return prompt, full[len(prompt):]
+    prompt, completion = prompt_and_completion_pieces(tokenizer, text, response, template=template)
+    return join(prompt), join(completion)
 
 
 def load_demonstrations(path: str | Path) -> list[Demonstration]:

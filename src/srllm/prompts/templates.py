@@ -8,6 +8,8 @@ remove toxicity, contribute positively. The job-posting prompt follows Section 5
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +22,24 @@ PROMPT_VERSION = "srllm-prompt-v1"
 # The user's text travels between these markers, so instructions inside it are data.
 TEXT_OPEN = "<text>"
 TEXT_CLOSE = "</text>"
+# What a model may read as a space inside a tag: whitespace and the zero-width characters.
+_GAP = r"[\s\u200b-\u200d\u2060\ufeff]*"
+
+
+@lru_cache(maxsize=8)
+def _delimiter(tags: tuple[str, ...]) -> re.Pattern[str]:
+    names = "|".join(re.escape(tag) for tag in tags)
+    return re.compile(f"[<\uff1c\ufe64]{_GAP}(/?){_GAP}({names}){_GAP}(/?){_GAP}[>\uff1e\ufe65]", re.IGNORECASE)
+
+
+def neutralise_delimiters(text: str, tags: tuple[str, ...] = ("text",)) -> str:
+    """Every spelling of an opening or closing data marker in `text` -- any case, spaces or zero-width
+    characters inside, full-width brackets, a self-closing slash: "</text>", "< / TEXT >", "</text >",
+    "＜text＞", "<text/>" -- gets square brackets instead of angle ones and loses its inner spaces
+    ("[/text]", "[/TEXT]", "[text]", "[text/]"), so the text cannot close (or reopen) the block it
+    travels in. The word keeps its case; nothing else in the text changes."""
+    return _delimiter(tags).sub(lambda m: f"[{m.group(1)}{m.group(2)}{m.group(3)}]", text)
+
 
 DEBIAS_SYSTEM = (
     "You rewrite text so that it is safe and unbiased. Keep the original intent, every fact, "
@@ -59,9 +79,8 @@ class PromptTemplate(BaseModel):
     version: str = PROMPT_VERSION
 
     def user_message(self, text: str) -> str:
-        # Neutralise a closing marker inside the text so it cannot end the data block early.
-        safe = text.replace(TEXT_CLOSE, "</ text>")
-        return self.user.replace("{text}", safe)
+        # A marker inside the text must not end the data block early (or open a second one).
+        return self.user.replace("{text}", neutralise_delimiters(text))
 
 
 TEMPLATES: dict[str, PromptTemplate] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
 from srllm.models.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.progress import optional_progress
@@ -21,6 +22,8 @@ from srllm.prompts import (
     render_prompt,
     select_shots,
 )
+from srllm.prompts.render import Message
+from srllm.prompts.tokens import encode_messages, encode_text
 from srllm.rewrite.chunk import chunk_text
 from srllm.rewrite.clean import clean_response
 
@@ -150,12 +153,16 @@ class Rewriter:
     def prompt_version(self) -> str:
         return self.template.version
 
+    def messages(self, text: str) -> list[Message]:
+        return build_messages(text, template=self.template, shots=self.shots)
+
     def prompt(self, text: str) -> str:
-        return render_prompt(self.loaded.tokenizer, build_messages(text, template=self.template, shots=self.shots))
+        return render_prompt(self.loaded.tokenizer, self.messages(text))
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as the model gets it: plain text, whatever special tokens it spells."""
         with tokenizer_lock(self.loaded.tokenizer):
-            return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+            return len(encode_text(self.loaded.tokenizer, text))
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
         """Rewrite each text; results keep the input order."""
@@ -188,6 +195,8 @@ class Rewriter:
         for index, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError("the text is empty", line=index + 1, field="text")
+            if problem := not_text(text):  # e.g. an undecodable byte of argv, kept as a lone surrogate
+                raise InputError(problem, line=index + 1, field="text")
             tokens = self.count_tokens(text)
             if self._whole(tokens, limit):
                 units.append([text])
@@ -207,7 +216,7 @@ class Rewriter:
 
     def _input_limit(self) -> int:
         if self._limit is None:
-            self._limit = self.context_length - self.count_tokens(self.prompt(""))
+            self._limit = self.context_length - len(self._prompt_ids(""))
         return self._limit
 
     def _whole(self, tokens: int, limit: int) -> bool:
@@ -300,9 +309,10 @@ class Rewriter:
         return self._head_length
 
     def _prompt_ids(self, text: str) -> list[int]:
-        prompt = self.prompt(text)
+        """Every generation path (continuous loop, generate(), the cached head) takes its ids from here:
+        the text and the demonstrations are plain text, never chat markup (`prompts.tokens`)."""
         with tokenizer_lock(self.loaded.tokenizer):
-            return self.loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            return encode_messages(self.loaded.tokenizer, self.messages(text))
 
     def _encode(self, texts: list[str], repeats: int) -> tuple[dict[str, Any], int]:
         """Model inputs for the batch (each row repeated `repeats` times) and the cached head length.

@@ -182,3 +182,33 @@ def missing_facts(source: str, rewrite: str, *, exclude: Iterable[str] = ()) -> 
     numbers = _number_keys(rewrite)
     return [fact for fact in extract_facts(source)
             if fact.key not in excluded and not fact_present(fact, rewrite, numbers=numbers)]
+
+
+def added_facts(source: str, rewrite: str) -> list[Fact]:
+    """Facts of `rewrite` that `source` lacks: names and numbers a rewrite made up (or an injected
+    instruction brought in). The mirror of `missing_facts`."""
+    return missing_facts(rewrite, source)
+
+
+def words(text: str) -> list[str]:
+    """The words of a text, normalised (NFKC, lower case, straight apostrophes), in order."""
+    return _WORD.findall(_normalise(text))
+
+
+def content_words(text: str) -> list[str]:
+    """`words` without the English stop words ("the", "have", "been")."""
+    stop = _stopwords()
+    return [word for word in words(text) if word not in stop]
+
+
+def new_words(source: str, rewrite: str) -> list[str]:
+    """Content words of `rewrite` that `source` has in no form: a word counts as present when one of
+    the source's words starts with it or it starts with one ("lead" / "leader"), at 4 letters or more."""
+    known = set(content_words(source))
+
+    def present(word: str) -> bool:
+        return word in known or any(
+            min(len(word), len(other)) >= 4 and (word.startswith(other) or other.startswith(word)) for other in known)
+
+    return [word for word in content_words(rewrite) if not present(word)]
+

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
+from srllm.lines import JsonTooDeepError, decode_utf8, loads_bounded, not_text, numbered_lines
 
 FORMATS = ("jsonl", "csv", "txt")
 
@@ -52,14 +52,7 @@ def read_text_file(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(path)) from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"is not UTF-8 (byte 0x{data[exc.start]:02x}); convert it, e.g. `iconv -f latin1 -t utf-8`",
-            path=str(path), line=line,
-        ) from exc
+    return decode_utf8(data, str(path))
 
 
 def read_rows(
@@ -80,10 +73,10 @@ def read_rows(
         if problem:
             errors.append(RowError(str(path), line, problem[0], problem[1]))
             continue
-        nul = next((name for name, value in record.items() if isinstance(value, str) and "\x00" in value), None)
-        if nul is not None:  # a NUL is never text: it would go into the prompt and every output file
-            errors.append(RowError(str(path), line, nul, "contains a NUL character (\\x00); remove it "
-                                                          "(e.g. `tr -d '\\000'`)"))
+        bad = next(((name, why) for name, value in record.items()
+                    if isinstance(value, str) and (why := not_text(value))), None)
+        if bad is not None:
+            errors.append(RowError(str(path), line, *bad))
             continue
         text = record.get(text_field)
         if text is None:

@@ -108,12 +108,14 @@ def load_examples(sources: list[DataSource], ratios: tuple[float, float, float],
 
 
 def encode_causal(tokenizer: Any, example: Example, template: str, max_length: int) -> dict[str, list[int]] | None:
-    """Prompt and completion are tokenized separately so the mask boundary is exact."""
-    from srllm.prompts import prompt_and_completion
+    """Prompt and completion are tokenized separately so the mask boundary is exact; the text and the
+    response are plain text, so a record cannot teach the model a chat marker (`prompts.tokens`)."""
+    from srllm.prompts.render import prompt_and_completion_pieces
+    from srllm.prompts.tokens import encode_pieces
 
-    prompt, completion = prompt_and_completion(tokenizer, example.text, example.response, template=template)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    prompt, completion = prompt_and_completion_pieces(tokenizer, example.text, example.response, template=template)
+    prompt_ids = encode_pieces(tokenizer, prompt)
+    completion_ids = encode_pieces(tokenizer, completion)
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in completion_ids[-2:]:
         completion_ids = completion_ids + [tokenizer.eos_token_id]
     if len(prompt_ids) + len(completion_ids) > max_length:
@@ -135,11 +137,13 @@ def prompt_head_length(tokenizer: Any, template: str) -> int:
 
 def encode_seq2seq(tokenizer: Any, example: Example, template: str, max_length: int) -> dict[str, list[int]] | None:
     """Encoder-decoder baselines (T5/BART): the prompt is the encoder input, the rewrite the target."""
-    from srllm.prompts import build_messages, render_prompt
+    from srllm.prompts import build_messages
+    from srllm.prompts.render import render_pieces
+    from srllm.prompts.tokens import encode_pieces, encode_text
 
-    prompt = render_prompt(tokenizer, build_messages(example.text, template=template))
-    input_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    labels = tokenizer(example.response, add_special_tokens=True)["input_ids"]
+    prompt = render_pieces(tokenizer, build_messages(example.text, template=template))
+    input_ids = encode_pieces(tokenizer, prompt, add_special_tokens=True)
+    labels = encode_text(tokenizer, example.response, add_special_tokens=True)
     if tokenizer.eos_token_id is not None and labels[-1:] != [tokenizer.eos_token_id]:
         labels = labels + [tokenizer.eos_token_id]
     if len(input_ids) > max_length or len(labels) > max_length:

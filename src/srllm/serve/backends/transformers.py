@@ -26,11 +26,13 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
     """One chat completion (OpenAI semantics: temperature 0 = greedy)."""
     import torch
 
-    from srllm.prompts import render_prompt
-    from srllm.rewrite.engine import context_length
+    from srllm.prompts.tokens import encode_messages
+    from srllm.rewrite.engine import context_length, tokenizer_lock
 
     tokenizer, model = loaded.tokenizer, loaded.model
-    encoded = tokenizer([render_prompt(tokenizer, messages)], return_tensors="pt", add_special_tokens=False)
+    with tokenizer_lock(tokenizer):  # the rewrite endpoints share this tokenizer
+        ids = encode_messages(tokenizer, messages)  # a message cannot forge a turn with chat markup
+    encoded = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     context = context_length(loaded)
     prompt_tokens = int(encoded["input_ids"].shape[1])
     if prompt_tokens + max_tokens > context:
