@@ -10,14 +10,24 @@
 - `tiny_t5_dir` (session): a saved 2-layer T5Config encoder-decoder with the same tokenizer.
 - `pairs_jsonl` (session): 24 synthetic CMD records (unsafe text -> safe_variation) as JSONL.
 - `dev_jsonl` (session): the 8 distinct pairs, for a quick dev evaluation.
+- `server_process(args, env=..., log=...)`: a real `srllm serve` subprocess on a free loopback port,
+  returned once /readyz answers; every one still running is stopped after the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,3 +130,59 @@ def dev_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = [{"id": f"dev-{i:03d}", "text": text, "safe_variation": safe} for i, (text, safe) in enumerate(PAIRS)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server_process(args: list[str], *, env: dict[str, str] | None = None, port: int | None = None,
+                         log: Path | None = None, ready_timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    """A real `srllm serve` process on loopback; returns once /readyz answers 200."""
+    port = port or free_port()
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "srllm.cli.serve", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--no-preload-scorers", *args],
+        env=full_env, stdout=out, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = log.read_text(errors="replace")[-2000:] if log else ""
+            raise RuntimeError(f"the server exited with {process.returncode}: {detail}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return process, url
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not become ready in time")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[..., tuple[subprocess.Popen, str]]]:
+    """Start real server processes; every one still running is stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], **kwargs: Any) -> tuple[subprocess.Popen, str]:
+        process, url = start_server_process(args, **kwargs)
+        started.append(process)
+        return process, url
+
+    yield start
+    for process in started:
+        stop_process(process)
