@@ -57,6 +57,7 @@ class Sides:
 
     def __init__(self, judge_dir: str | None) -> None:
         start = time.perf_counter()
+        self.judge_dir = judge_dir
         self.judge = load_judge(judge_dir)
         self.judge.judge(["warm-up"])
         self.load_s = time.perf_counter() - start
@@ -202,7 +203,12 @@ def speed(sides: Sides, shared: Path) -> dict:
     rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
     texts = [r["text"] for r in rows[:1024]]
     out = {}
+    # The shipped dtype ("auto": bf16 where the CPU computes it natively) beside fp32, the dtype AVX2-only
+    # machines run, so a speed claim can be read for both kinds of CPU from one run.
+    fp32 = load_judge(sides.judge_dir, dtype="float32")
+    out["judge_dtype"] = str(next(sides.judge.model.parameters()).dtype).replace("torch.", "")
     for name, run in (("judge", lambda: sides.judge.judge(texts, batch_size=64)),
+                      ("judge_float32", lambda: fp32.judge(texts, batch_size=64)),
                       ("baseline_toxicity_plus_bias", lambda: sides.baseline_scores(texts))):
         times = []
         for _ in range(3):
@@ -231,7 +237,9 @@ def markdown(r: dict) -> str:
              f"{r['baseline']['devcases_harmful_recall']:.3f} | ≥ 0.98 |",
              f"| dev cases benign specificity (screen) | {r['devcases_benign_specificity']:.3f} | "
              f"{r['baseline']['devcases_benign_specificity']:.3f} | ≥ 0.90 |",
-             f"| texts/s (batch 64) | {r['texts_per_s']:.0f} | {r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
+             f"| texts/s (batch 64, judge in {r['speed']['judge_dtype']}) | {r['texts_per_s']:.0f} | "
+             f"{r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
+             f"| texts/s (batch 64, judge in float32) | {r['speed']['judge_float32']['texts_per_s']:.0f} | | ≥ 300 |",
              f"| guard ok precision | {_num(r['guard_ok_precision'])} | {_num(r['baseline']['guard_ok_precision'])} "
              "| ≥ 0.97 |",
              "", "## ToxiGen per target group (ROC-AUC)", "", "| group | judge | baseline |", "|---|---|---|"]
