@@ -52,6 +52,74 @@ def test_missing_wrong_and_revoked_keys_get_the_same_401(make_client, make_setti
     assert client.get("/healthz").status_code == 200  # probes stay open
 
 
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """Every argon2 verification the real hasher runs (the spy calls through to it)."""
+    from argon2 import PasswordHasher
+
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counted(self, stored, secret):
+        calls.append(secret)
+        return real(self, stored, secret)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    return calls
+
+
+def test_failed_keys_are_limited_per_address_before_any_hash_check(make_settings, hash_checks):
+    from fastapi.testclient import TestClient
+
+    settings = make_settings(require_key=True, auth_failures_per_minute=1, auth_failure_burst=3)
+    good, _ = KeyStore(settings.keys_path).create("friend")
+    app = create_app(settings)  # /v1/jobs needs no model
+    attacker = TestClient(app, client=("203.0.113.9", 40000))
+    friend = TestClient(app, client=("198.51.100.7", 40000))
+    # Distinct bad keys, so no cached answer helps: only the address limit can stop the hashing.
+    codes = [attacker.get("/v1/jobs", headers=_auth(f"srk_{i:012x}_guess{i}")).status_code for i in range(12)]
+    assert codes == [401] * 3 + [429] * 9
+    assert len(hash_checks) == 3  # refused requests never reached argon2
+    refused = attacker.get("/v1/jobs", headers=_auth("srk_0123456789ab_more"))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert attacker.get("/v1/jobs", headers=_auth(good)).status_code == 429  # the address, not the key
+    assert friend.get("/v1/jobs", headers=_auth(good)).status_code == 200  # other addresses are served
+    assert friend.get("/v1/jobs", headers=_auth(good)).status_code == 200
+    assert len(hash_checks) == 4  # the friend's key was checked once, then remembered
+
+
+def test_a_repeated_bad_key_is_not_hashed_again_but_new_and_revoked_keys_still_count(make_settings, hash_checks,
+                                                                                     monkeypatch):
+    import types
+
+    from srllm.serve import keys
+
+    store = KeyStore(make_settings().keys_path)
+    token = "srk_abc123abc123_chosen-secret"
+    assert [store.verify(token) for _ in range(5)] == [None] * 5
+    assert len(hash_checks) == 1  # an unknown key id: one dummy check, then the remembered answer
+    wrong = store.create("someone")[0].rsplit("_", 1)[0] + "_wrong"
+    assert [store.verify(wrong) for _ in range(5)] == [None] * 5
+    assert len(hash_checks) == 2
+    # A key created later with exactly that id and secret must work: the cache saw no such row.
+    monkeypatch.setattr(keys, "secrets", types.SimpleNamespace(token_hex=lambda n: "abc123abc123",
+                                                               token_urlsafe=lambda n: "chosen-secret"))
+    created, info = store.create("later")
+    assert created == token and store.verify(token) == "abc123abc123"
+    store.revoke(info.key_id)  # a revoked key fails at once, remembered or not
+    assert store.verify(token) is None and store.verify(token) is None
+
+
+def test_the_memory_of_bad_keys_is_bounded(make_settings, monkeypatch):
+    from srllm.serve import keys
+
+    monkeypatch.setattr(keys, "REJECTED_KEPT", 4)
+    store = KeyStore(make_settings().keys_path)
+    for i in range(10):
+        assert store.verify(f"srk_{i:012x}_guess") is None
+    assert len(store._rejected) == 4
+
+
 def test_only_salted_hashes_are_stored(make_settings):
     store = KeyStore(make_settings().keys_path)
     token, info = store.create("someone")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -67,6 +67,7 @@ class ServeState:
         self.auth_required = settings.auth_required()
         self.keys = KeyStore(settings.keys_path or default_keys_path()) if self.auth_required else None
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute, settings.auth_failure_burst)
         self.scorers = ScorerPool(sorted(set(settings.scorers) | set(settings.rewrite_scorers)))
         self.scorer_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srllm-scorers")
         self.jobs = JobStore(settings.jobs_db or default_jobs_db())
@@ -184,8 +185,15 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
                         credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
         assert state.keys is not None
         token = credentials.credentials if credentials else None
-        key_id = await run_in_threadpool(state.keys.verify, token)  # argon2 is slow by design
+        address = _client_host(request)
+        # An address that keeps sending bad keys is refused before its next argon2 check: failures
+        # cost CPU and memory (argon2 is slow by design), a refusal costs nothing.
+        if token and (wait := state.auth_failures.wait(address)):
+            _refuse(wait, "too many failed API keys from this address")
+        key_id = await run_in_threadpool(state.keys.verify, token) if token else None
         if key_id is None:
+            if token:
+                state.auth_failures.acquire(address)
             # Same answer for a missing, unknown, wrong or revoked key: no hint which.
             raise ApiError(401, "unauthorized", "a valid API key is required: send 'Authorization: Bearer "
                                                 "KEY' (create one with `srllm keys create`)",
@@ -193,17 +201,19 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         return _admit(request, f"key:{key_id}")
 
     async def client_address(request: Request) -> str:
-        return _admit(request, f"client:{request.client.host if request.client else 'unknown'}")
+        return _admit(request, f"client:{_client_host(request)}")
 
     def _admit(request: Request, who: str) -> str:
         request.scope.setdefault("state", {})["principal"] = who
         wait = state.limiter.acquire(who)
         if wait:
-            state.metrics.rate_limited.inc()
-            retry = retry_after_header(wait)
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {retry} s",
-                           headers={"Retry-After": retry})
+            _refuse(wait, "too many requests")
         return who
+
+    def _refuse(wait: float, why: str) -> NoReturn:
+        state.metrics.rate_limited.inc()
+        retry = retry_after_header(wait)
+        raise ApiError(429, "rate_limited", f"{why}; retry in {retry} s", headers={"Retry-After": retry})
 
     # Without keys the schema declares no security scheme: it describes what the server does.
     principal = check_key if state.auth_required else client_address
@@ -392,6 +402,10 @@ def _add_middleware(app: FastAPI, state: ServeState) -> None:
         return settings.max_body_bytes
 
     app.add_middleware(RequestContext, metrics=state.metrics, body_limit=body_limit)
+
+
+def _client_host(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _log_texts(request: Request, texts: list[str], log_texts: bool) -> None:
