@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -201,6 +203,67 @@ def test_a_slow_request_times_out_with_504(make_client, make_settings):
     client = make_client(make_settings(request_timeout_s=0.001))
     response = client.post("/v1/rewrite", json={"texts": ["a fairly long sentence to rewrite"] * 4})
     assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+
+
+ENDLESS_BUDGET = 1500  # tokens per row: seconds of decoding on the tiny model
+
+
+@pytest.fixture
+def endless(tiny_llama_dir):
+    """A Rewriter whose rows never end early (no end-of-turn token) and its model's decode loop."""
+    from srllm.models import load_causal_lm
+    from srllm.models.continuous import decode_loop
+    from srllm.rewrite import GenerationSettings, Rewriter
+
+    loaded = load_causal_lm(str(tiny_llama_dir))
+    loop = decode_loop(loaded.model, pad_id=loaded.tokenizer.pad_token_id, eos_ids=[])
+    return Rewriter(loaded, settings=GenerationSettings(max_new_tokens=ENDLESS_BUDGET)), loop
+
+
+def _settles(loop, timeout: float = 10.0) -> int:
+    """The loop's step count once it is idle again."""
+    deadline = time.monotonic() + timeout
+    while not loop.decoder.idle() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return loop.decoder.steps
+
+
+def test_a_timed_out_request_stops_decoding(make_client, make_settings, endless):
+    rewriter, loop = endless
+    client = make_client(make_settings(request_timeout_s=1.0), engine=rewriter)
+    response = client.post("/v1/rewrite", json={"texts": ["Your report is garbage.", "Old people are slow."]})
+    assert response.status_code == 504
+    steps = _settles(loop)
+    assert loop.decoder.idle() and steps < ENDLESS_BUDGET / 2, steps  # not decoded to the budget for nobody
+    assert _settles(loop) == steps
+
+
+def test_a_request_whose_client_went_away_stops_decoding(make_settings, serve_live, endless):
+    rewriter, loop = endless
+    with serve_live(create_app(make_settings(request_timeout_s=600), rewriter)) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/rewrite", json={"texts": ["Your report is garbage."]}, timeout=1.0)
+        steps = _settles(loop)
+        assert loop.decoder.idle() and steps < ENDLESS_BUDGET / 2, steps
+
+
+def test_a_chat_completion_stops_at_the_next_token_when_its_caller_gives_up(tiny_llama_dir):
+    import threading
+
+    from srllm.models import load_causal_lm
+    from srllm.models.continuous import Cancelled, cancel_on
+    from srllm.serve.backends.transformers import chat_generate
+
+    loaded = load_causal_lm(str(tiny_llama_dir))
+    loaded.model.generation_config.eos_token_id = None  # the reply would run its whole budget
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    with cancel_on(cancel), pytest.raises(Cancelled):
+        chat_generate(loaded, [{"role": "user", "content": "Say something."}], max_tokens=ENDLESS_BUDGET,
+                      temperature=0.0)
+    assert time.monotonic() - started < 10
 
 
 def test_texts_stay_out_of_the_logs_unless_asked(make_client, make_settings, caplog):

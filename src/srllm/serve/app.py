@@ -130,12 +130,25 @@ class ServeState:
         if callable(close):
             close()
 
-    async def within_timeout(self, work: Awaitable[T]) -> T:
+    async def within_timeout(self, work: Awaitable[T], request: Request | None = None) -> T:
+        """`work`'s result; past the server's timeout (504), or once `request`'s client has gone (499),
+        `work` is cancelled, and with it its rows in the decode loop (see `batching`)."""
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(_client_gone(request)) if request is not None else None
         try:
-            return await asyncio.wait_for(work, self.settings.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(504, "timeout", f"the request took longer than {self.settings.request_timeout_s:g} s; "
-                                           "send fewer or shorter texts, or use /v1/jobs") from None
+            watched = {task} if gone is None else {task, gone}
+            done, _ = await asyncio.wait(watched, timeout=self.settings.request_timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this handler itself is cancelled (shutdown)
+            for pending in (task, gone):
+                if pending is not None:
+                    pending.cancel()
+        if task in done:
+            return task.result()
+        if gone in done:
+            raise ApiError(499, "client_closed", "the client closed the connection before the answer was ready")
+        raise ApiError(504, "timeout", f"the request took longer than {self.settings.request_timeout_s:g} s; "
+                                       "send fewer or shorter texts, or use /v1/jobs")
 
     async def run_scorers(self, texts: list[str], names: list[str], originals: list[str] | None) -> list[dict]:
         loop = asyncio.get_running_loop()
@@ -234,7 +247,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         texts: list[str] = body.texts  # type: ignore[attr-defined]
         _log_texts(request, texts, settings.log_texts)
         assert state.batcher is not None
-        results = await state.within_timeout(state.batcher.rewrite(texts))
+        results = await state.within_timeout(state.batcher.rewrite(texts), request)
         items = [{"index": i, "text": text, **item_fields(result, engine)}
                  for i, (text, result) in enumerate(zip(texts, results, strict=True))]
         if body.score:  # type: ignore[attr-defined]
@@ -299,7 +312,8 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         _log_texts(request, [m["content"] for m in messages], settings.log_texts)
         assert state.batcher is not None
         out = await state.within_timeout(state.batcher.call(
-            chat, messages, max_tokens=max_tokens, temperature=body.temperature))  # type: ignore[attr-defined]
+            chat, messages, max_tokens=max_tokens, temperature=body.temperature),  # type: ignore[attr-defined]
+            request)
         return schemas.ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=engine.model,
             choices=[schemas.ChatChoice(index=0, message=schemas.ChatMessage(role="assistant", content=out.content),
@@ -402,6 +416,12 @@ def _add_middleware(app: FastAPI, state: ServeState) -> None:
         return settings.max_body_bytes
 
     app.add_middleware(RequestContext, metrics=state.metrics, body_limit=body_limit)
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client disconnects: with the body read, the server's next message is that."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _client_host(request: Request) -> str:
