@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from srllm.serve import schemas
 from srllm.serve.batching import DynamicBatcher
+from srllm.serve.docs import content_security_policy, install_docs
 from srllm.serve.jobs import JobInfo, JobRunner, JobStore, to_csv, to_jsonl
 from srllm.serve.keys import KeyStore
 from srllm.serve.metrics import ServeMetrics
@@ -45,8 +46,7 @@ _ERRORS = {
     504: "The request took longer than the server's timeout",
 }
 # Content-Security-Policy for the page: everything comes from this server, no CDN.
-_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_PAGE_CSP = content_security_policy()
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -186,7 +186,10 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         version=_version(),
         summary="Rewrite biased or toxic text into a safe version that keeps its facts (SR-LLM).",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages on local assets
+        redoc_url=None,
     )
+    install_docs(app, "srllm")
     app.state.srllm = state
     install_error_handlers(app)
     _add_middleware(app, state)

@@ -231,4 +231,4 @@ def _route_label(scope: Scope) -> str:
     path = getattr(route, "path", None)
     if path:
         return str(path)
-    return "static" if str(scope.get("path", "")).startswith("/static") else "unmatched"
+    return "static" if str(scope.get("path", "")).startswith(("/static", "/docs-assets")) else "unmatched"
