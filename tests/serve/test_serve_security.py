@@ -122,6 +122,31 @@ def test_the_memory_of_bad_keys_is_bounded(make_settings, monkeypatch):
     assert len(store._rejected) == 4
 
 
+def test_a_request_without_a_valid_key_gets_401_before_its_body_is_parsed(make_client, make_settings):
+    settings = make_settings(require_key=True, max_body_bytes=2048, max_upload_bytes=4096)
+    good, _ = KeyStore(settings.keys_path).create("ci")
+    client = make_client(settings)
+    json_type = {"content-type": "application/json"}
+    broken, huge = b'{"texts": [', b'{"texts": ["' + b"y" * 50_000 + b'"]}'
+    for headers in ({}, _auth("srk_000000000000_nope")):
+        assert client.post("/v1/rewrite", content=broken, headers={**json_type, **headers}).status_code == 401
+        assert client.post("/v1/rewrite", content=huge, headers={**json_type, **headers}).status_code == 401
+        assert client.post("/v1/chat/completions", content=huge, headers={**json_type, **headers}).status_code == 401
+        upload = client.post("/v1/jobs", files={"file": ("big.txt", b"z" * 100_000)}, headers=headers)
+        assert upload.status_code == 401 and upload.json()["error"]["code"] == "unauthorized"
+    # With the key, the body is read and judged as before.
+    assert client.post("/v1/rewrite", content=broken, headers={**json_type, **_auth(good)}).status_code == 422
+    too_big = client.post("/v1/rewrite", content=huge, headers={**json_type, **_auth(good)})
+    assert too_big.status_code == 413 and "50015 bytes" in too_big.json()["error"]["message"]
+
+
+def test_a_rate_limited_client_gets_429_before_its_body_is_parsed(make_client, make_settings):
+    client = make_client(make_settings(rate_limit_per_minute=1, rate_limit_burst=1))
+    broken = {"content": b'{"texts": [', "headers": {"content-type": "application/json"}}
+    assert client.post("/v1/rewrite", **broken).status_code == 422
+    assert client.post("/v1/rewrite", **broken).status_code == 429
+
+
 def test_only_salted_hashes_are_stored(make_settings):
     store = KeyStore(make_settings().keys_path)
     token, info = store.create("someone")
