@@ -4,11 +4,20 @@ generate() path's, finished rows leave the batch at once, and concurrent callers
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from srllm.models import LoadedModel
-from srllm.models.continuous import ContinuousDecoder, Request, Sampling, decode_loop
+from srllm.models.continuous import (
+    Cancelled,
+    ContinuousDecoder,
+    DecodeLoop,
+    Request,
+    Sampling,
+    cancel_on,
+    decode_loop,
+)
 from srllm.rewrite import GenerationSettings, Rewriter
 
 TEXTS = [
@@ -130,3 +139,78 @@ def test_the_widest_call_in_flight_sets_the_slots(tiny_loaded: LoadedModel) -> N
     assert 6 in widths  # while both ran, the narrow call did not shrink the wide one to 2
     rewriter.generate(TEXTS[:1], batch_size=3)
     assert loop.decoder.slots == 3  # alone again, a call gets exactly its own width
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_cancelled_call_leaves_the_batch_at_once_and_others_go_on(tiny_loaded: LoadedModel) -> None:
+    loop = DecodeLoop(_decoder(tiny_loaded, slots=8))
+    loop.decoder.eos_ids = set()  # every row would run its whole budget
+    ids = Rewriter(tiny_loaded)._prompt_ids(TEXTS[0])
+    budget = 100_000
+    cancel = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def call(name: str, requests: list[Request], **kwargs: object) -> None:
+        try:
+            outcome[name] = loop.generate(requests, **kwargs)
+        except Cancelled as exc:
+            outcome[name] = exc
+
+    doomed = threading.Thread(target=call, args=("doomed", [Request(ids, budget, i) for i in range(3)]),
+                              kwargs={"cancel": cancel})
+    doomed.start()
+    _wait_for(lambda: loop.decoder.steps >= 3)
+    other = threading.Thread(target=call, args=("other", [Request(ids, 40, "other")]))
+    other.start()
+    _wait_for(lambda: loop.decoder.live == 4)  # the other caller shares the doomed rows' steps
+    cancel.set()
+    doomed.join(timeout=30)
+    assert isinstance(outcome["doomed"], Cancelled)
+    steps_when_cancelled = loop.decoder.steps
+    assert loop.decoder.live <= 1  # the cancelled rows left the batch (and the KV cache) at once
+    other.join(timeout=60)
+    (finished,) = outcome["other"]
+    assert finished.reason == "length" and len(finished.tokens) == 40
+    _wait_for(loop.decoder.idle)
+    # Nothing decoded the cancelled rows after they were dropped: only the other call's 40 tokens remained.
+    assert loop.decoder.steps <= steps_when_cancelled + 40 < budget
+    (again,) = loop.generate([Request(ids, 5, "again")])  # the loop keeps serving
+    assert len(again.tokens) == 5
+
+
+def test_rows_submitted_inside_cancel_on_stop_when_the_event_is_set(tiny_loaded: LoadedModel,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = 80  # the tiny model's context (256) holds the prompt (~150 tokens), the text and this
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=budget))
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    monkeypatch.setattr(loop.decoder, "eos_ids", set())  # every row would run its whole budget
+    cancel = threading.Event()
+    cancel.set()
+    steps = loop.decoder.steps
+    with cancel_on(cancel), pytest.raises(Cancelled):
+        rewriter.rewrite(TEXTS[2:4])  # a caller that already gave up starts nothing
+    assert loop.decoder.steps == steps and loop.decoder.idle()
+    cancel.clear()
+    outcome: list[BaseException] = []
+
+    def rewrite() -> None:  # how the service runs an engine call: the event is ambient, not an argument
+        with cancel_on(cancel):
+            try:
+                rewriter.rewrite(TEXTS[2:4])
+            except Cancelled as exc:
+                outcome.append(exc)
+
+    worker = threading.Thread(target=rewrite)
+    worker.start()
+    _wait_for(lambda: loop.decoder.steps >= steps + 3)
+    cancel.set()
+    worker.join(timeout=30)
+    assert outcome and isinstance(outcome[0], Cancelled)
+    _wait_for(loop.decoder.idle)
+    assert loop.decoder.steps - steps < budget - 10  # stopped midway, not at the budget

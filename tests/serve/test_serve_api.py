@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import pytest
 
 from srllm.rewrite import RewriteResult
 
@@ -121,6 +124,27 @@ def test_models_health_ready_and_openapi(make_client, make_settings):
     schema = client.get("/openapi.json").json()
     assert {"/v1/rewrite", "/v1/score", "/v1/models", "/v1/jobs", "/v1/chat/completions"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_reference_pages_load_only_from_this_server_under_a_csp(make_settings, path):
+    from fastapi.testclient import TestClient
+
+    from srllm.serve import create_app
+
+    client = TestClient(create_app(make_settings()))  # no model needed
+    page = client.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    # The key lives in this origin's sessionStorage: nothing may come from elsewhere (no CDN).
+    assert not re.findall(r"https?://", page.text), re.findall(r"https?://\S+", page.text)
+    urls = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)""", page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert len(urls) >= 3  # script, favicon, schema (and the stylesheet on /docs)
+    for url in urls:
+        assert url.startswith("/") and client.get(url).status_code == 200, url
+    csp = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'self'" and csp["connect-src"] == "'self'"
+    assert csp["script-src"].startswith("'self'") and "unsafe" not in csp["script-src"]
+    assert not re.search(r"https?:|\*", page.headers["content-security-policy"])
 
 
 def test_chat_completions_answers_like_openai(make_client, make_settings):

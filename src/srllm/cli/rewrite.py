@@ -70,10 +70,11 @@ def rewrite(
             raise InputError(f"stdin is not UTF-8 (byte 0x{exc.object[exc.start]:02x})", field="stdin") from exc
     total = 0
     if input is not None and output is not None:
-        from srllm.rewrite.jobs import check_input, check_job_paths
+        from srllm.rewrite.jobs import check_input, check_job_output, check_job_paths
 
-        # Before the model loads: a refusal costs nothing.
+        # Before the model loads (20-45 s): a refusal costs nothing.
         check_job_paths(input, output, errors_file)
+        check_job_output(output, errors_file, resume=resume, overwrite=overwrite)
         total = check_input(input, fmt=fmt, text_field=text_field, id_field=id_field, skip_invalid=skip_invalid)
     adapter_choice = None if no_adapter else (adapter or "auto")
     if engine not in ("local", "ray"):

@@ -42,6 +42,9 @@ def serve(
     job_chunk_rows: int = typer.Option(16, min=1, help="Job rows rewritten (and saved) per step."),
     rate_limit: float = typer.Option(120.0, min=0, help="Requests per minute per key (0 = no limit)."),
     rate_burst: int = typer.Option(30, min=1, help="Requests a key may send at once before the limit."),
+    auth_failure_limit: float = typer.Option(10.0, min=0, help="Failed API keys per minute per client address "
+                                                                "before 429 (0 = no limit)."),
+    auth_failure_burst: int = typer.Option(10, min=1, help="Failed API keys an address may send at once."),
     max_texts: int = typer.Option(64, min=1, help="Most texts per request."),
     max_chars: int = typer.Option(4000, min=1, help="Most characters per text."),
     max_body_bytes: int = typer.Option(1_000_000, min=1024, help="Largest JSON body."),
@@ -70,6 +73,7 @@ def serve(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, require_key=require_key, insecure_no_auth=insecure_no_auth, keys_path=keys_file,
         jobs_db=jobs_db, job_chunk_rows=job_chunk_rows, rate_limit_per_minute=rate_limit, rate_limit_burst=rate_burst,
+        auth_failures_per_minute=auth_failure_limit, auth_failure_burst=auth_failure_burst,
         max_texts=max_texts,
         max_chars=max_chars, max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes,
         request_timeout_s=request_timeout, scorers=enabled,

@@ -17,6 +17,10 @@ at 32 rows that copy was ~40 % of a step). Rows are gathered to drop finished on
 are concatenated along the batch, and columns that no live row uses are cut. Rows are
 ``[prompt head][padding][tail + generated]``; padding is masked and position ids come from the
 mask, so every token sees exactly what it would see alone: greedy output equals `generate()`'s.
+
+A caller that gives up (the service's request timed out, or its client went away) sets its cancel
+event (`generate(cancel=...)`, or `cancel_on(event)` around code that reaches the loop): its rows
+leave the batch before the next step, like finished rows, and the caller gets `Cancelled`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +42,30 @@ SPARE_COLUMNS = 64
 TRIM_AFTER_COLUMNS = 16
 # Prompt heads whose KV is kept (one per template / shot set in use).
 HEADS_KEPT = 4
+
+
+class Cancelled(Exception):
+    """The caller gave up on its rows (its cancel event was set); they were dropped unfinished."""
+
+
+# The cancel event of the code running on this thread (the service sets it per engine call), so the
+# rewriter and the guard need not pass it through every call between the request and the loop.
+_CANCEL: ContextVar[threading.Event | None] = ContextVar("srllm_decode_cancel", default=None)
+
+
+@contextmanager
+def cancel_on(event: threading.Event) -> Iterator[None]:
+    """Rows that code in this block submits to a decode loop stop once `event` is set."""
+    token = _CANCEL.set(event)
+    try:
+        yield
+    finally:
+        _CANCEL.reset(token)
+
+
+def current_cancel() -> threading.Event | None:
+    """The event set by the innermost `cancel_on` around this code, if any."""
+    return _CANCEL.get()
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,19 @@ class ContinuousDecoder:
         with self._lock:
             self._pending.clear()
         self._forget_rows()
+
+    def drop(self, gone: Callable[[Any], bool]) -> int:
+        """Forget the waiting prompts and live rows whose key `gone` accepts (a caller that gave up):
+        live rows leave the KV cache at once, like finished ones. From the stepping thread. The count."""
+        with self._lock:
+            kept = deque(request for request in self._pending if not gone(request.key))
+            dropped = len(self._pending) - len(kept)
+            self._pending = kept
+        live = [i for i, row in enumerate(self._rows) if not gone(row.request.key)]
+        if len(live) < len(self._rows):
+            dropped += len(self._rows) - len(live)
+            self._keep(live)
+        return dropped
 
     def _forget_rows(self) -> None:
         self._rows, self._cache, self._mask, self._last = [], None, None, None
@@ -283,15 +326,19 @@ class DecodeLoop:
 
     def generate(
         self, requests: Sequence[Request], *, slots: int | None = None,
-        on_result: Callable[[int], None] | None = None,
+        on_result: Callable[[int], None] | None = None, cancel: threading.Event | None = None,
     ) -> list[Finished]:
         """Results for `requests`, in their order, decoded alongside whatever else is running.
 
         `on_result(i)` is called (on the decode thread) as request i finishes: progress bars.
+        Once `cancel` (default: the one `cancel_on` set) is set, the rows stop and `Cancelled` is raised.
         """
         if not requests:
             return []
-        waiter = _Waiter(len(requests), on_result)
+        cancel = cancel or current_cancel()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the caller gave up before its rows started")
+        waiter = _Waiter(len(requests), on_result, cancel)
         with self._wake:
             self._next += 1
             call = self._next
@@ -324,6 +371,10 @@ class DecodeLoop:
             with self._wake:
                 while self.decoder.idle():
                     self._wake.wait()
+                gone = {call: waiter for call, waiter in self._waiters.items() if waiter.cancelled}
+            if gone:
+                self._drop(gone)
+                continue  # the loop may be idle now
             try:
                 finished = self.decoder.step()
             except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear about it
@@ -340,10 +391,20 @@ class DecodeLoop:
                         waiter.add(index, item)
 
 
+    def _drop(self, gone: dict[int, _Waiter]) -> None:
+        """Stop the rows of calls whose caller gave up, so no step is spent on them."""
+        self.decoder.drop(lambda key: key[0] in gone)
+        with self._wake:
+            for waiter in gone.values():
+                waiter.fail(Cancelled("the caller gave up; its rows were dropped unfinished"))
+
+
 class _Waiter:
-    def __init__(self, expected: int, on_result: Callable[[int], None] | None = None) -> None:
+    def __init__(self, expected: int, on_result: Callable[[int], None] | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.expected = expected
         self.on_result = on_result
+        self.cancel = cancel
         self.results: dict[int, Finished] = {}
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -355,7 +416,13 @@ class _Waiter:
         if len(self.results) >= self.expected:
             self.done.set()
 
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set() and not self.done.is_set()
+
     def fail(self, error: BaseException) -> None:
+        if self.done.is_set():  # every row already arrived: the caller has its results
+            return
         self.error = error
         self.done.set()
 

@@ -83,6 +83,29 @@ def check_job_paths(input_path: str | Path, output: str | Path, errors_path: str
                                  "Choose another path", path=str(path))
 
 
+def check_job_output(output: str | Path, errors_path: str | Path | None = None, *, resume: bool,
+                     overwrite: bool) -> str:
+    """Refuse a job whose output format is unknown, whose files cannot be written, or that would
+    replace a finished or interrupted run without --overwrite/--resume. Cheap: run it before a model
+    loads. The output format."""
+    output = Path(output)
+    fmt = _output_format(output)
+    for name, path in written_paths(output, Path(errors_path) if errors_path else None).items():
+        folder = path.parent
+        if not folder.is_dir():
+            raise InputError(f"{name}: the folder {folder} does not exist; create it first", path=str(path))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"{name}: cannot write into the folder {folder} (permission denied)", path=str(path))
+    if overwrite or resume:
+        return fmt
+    if partial_path(output).exists():
+        raise InputError(f"an interrupted run left {partial_path(output)}; pass --resume to continue it or "
+                         "--overwrite to start over", path=str(output))
+    if output.exists():
+        raise InputError("already exists; pass --overwrite to replace it", path=str(output))
+    return fmt
+
+
 def _output_format(output: Path) -> str:
     fmt = output.suffix.lstrip(".").lower()
     fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
@@ -276,16 +299,11 @@ def run_file_job(
             raise ValueError("run_file_job needs rewrite or stream")
         stream = batched(rewrite, batch_rows, str(input_path))
     check_job_paths(input_path, output, errors_path)
-    out_fmt = _output_format(output)
+    out_fmt = check_job_output(output, errors_path, resume=resume, overwrite=overwrite)
     partial = partial_path(output)
     if overwrite:
         partial.unlink(missing_ok=True)
         manifest_path(output).unlink(missing_ok=True)
-    elif partial.exists() and not resume:
-        raise InputError(f"an interrupted run left {partial}; pass --resume to continue it or --overwrite "
-                         "to start over", path=str(output))
-    elif output.exists() and not resume:
-        raise InputError("already exists; pass --overwrite to replace it", path=str(output))
 
     rows, errors = read_rows(input_path, fmt=fmt, text_field=text_field, id_field=id_field)
     rows, unfit = _screen_rows(rows, check, input_path, text_field)

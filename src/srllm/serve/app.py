@@ -15,20 +15,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from srllm.serve import schemas
+from srllm.serve.admission import AdmittedRoute, Gate, principal_dependency
 from srllm.serve.batching import DynamicBatcher
+from srllm.serve.docs import content_security_policy, install_docs
 from srllm.serve.jobs import JobInfo, JobRunner, JobStore, to_csv, to_jsonl
 from srllm.serve.keys import KeyStore
 from srllm.serve.metrics import ServeMetrics
 from srllm.serve.middleware import ApiError, RequestContext, install_error_handlers, request_id_of
-from srllm.serve.ratelimit import RateLimiter, retry_after_header
+from srllm.serve.ratelimit import RateLimiter
 from srllm.serve.results import item_fields, text_fingerprint
 from srllm.serve.settings import ServeSettings, default_jobs_db, default_keys_path
 
@@ -45,8 +46,7 @@ _ERRORS = {
     504: "The request took longer than the server's timeout",
 }
 # Content-Security-Policy for the page: everything comes from this server, no CDN.
-_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_PAGE_CSP = content_security_policy()
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -67,6 +67,8 @@ class ServeState:
         self.auth_required = settings.auth_required()
         self.keys = KeyStore(settings.keys_path or default_keys_path()) if self.auth_required else None
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute, settings.auth_failure_burst)
+        self.gate = Gate(self.keys, self.limiter, self.auth_failures, self.metrics)
         self.scorers = ScorerPool(sorted(set(settings.scorers) | set(settings.rewrite_scorers)))
         self.scorer_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srllm-scorers")
         self.jobs = JobStore(settings.jobs_db or default_jobs_db())
@@ -129,12 +131,25 @@ class ServeState:
         if callable(close):
             close()
 
-    async def within_timeout(self, work: Awaitable[T]) -> T:
+    async def within_timeout(self, work: Awaitable[T], request: Request | None = None) -> T:
+        """`work`'s result; past the server's timeout (504), or once `request`'s client has gone (499),
+        `work` is cancelled, and with it its rows in the decode loop (see `batching`)."""
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(_client_gone(request)) if request is not None else None
         try:
-            return await asyncio.wait_for(work, self.settings.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(504, "timeout", f"the request took longer than {self.settings.request_timeout_s:g} s; "
-                                           "send fewer or shorter texts, or use /v1/jobs") from None
+            watched = {task} if gone is None else {task, gone}
+            done, _ = await asyncio.wait(watched, timeout=self.settings.request_timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this handler itself is cancelled (shutdown)
+            for pending in (task, gone):
+                if pending is not None:
+                    pending.cancel()
+        if task in done:
+            return task.result()
+        if gone in done:
+            raise ApiError(499, "client_closed", "the client closed the connection before the answer was ready")
+        raise ApiError(504, "timeout", f"the request took longer than {self.settings.request_timeout_s:g} s; "
+                                       "send fewer or shorter texts, or use /v1/jobs")
 
     async def run_scorers(self, texts: list[str], names: list[str], originals: list[str] | None) -> list[dict]:
         loop = asyncio.get_running_loop()
@@ -172,41 +187,18 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         version=_version(),
         summary="Rewrite biased or toxic text into a safe version that keeps its facts (SR-LLM).",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages on local assets
+        redoc_url=None,
     )
+    install_docs(app, "srllm")
     app.state.srllm = state
     install_error_handlers(app)
     _add_middleware(app, state)
     models = schemas.request_models(settings)
     RewriteRequest, ScoreRequest, ChatRequest = models["rewrite"], models["score"], models["chat"]
-    bearer = HTTPBearer(auto_error=False, description="An API key from `srllm keys create`")
-
-    async def check_key(request: Request,
-                        credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
-        assert state.keys is not None
-        token = credentials.credentials if credentials else None
-        key_id = await run_in_threadpool(state.keys.verify, token)  # argon2 is slow by design
-        if key_id is None:
-            # Same answer for a missing, unknown, wrong or revoked key: no hint which.
-            raise ApiError(401, "unauthorized", "a valid API key is required: send 'Authorization: Bearer "
-                                                "KEY' (create one with `srllm keys create`)",
-                           headers={"WWW-Authenticate": "Bearer"})
-        return _admit(request, f"key:{key_id}")
-
-    async def client_address(request: Request) -> str:
-        return _admit(request, f"client:{request.client.host if request.client else 'unknown'}")
-
-    def _admit(request: Request, who: str) -> str:
-        request.scope.setdefault("state", {})["principal"] = who
-        wait = state.limiter.acquire(who)
-        if wait:
-            state.metrics.rate_limited.inc()
-            retry = retry_after_header(wait)
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {retry} s",
-                           headers={"Retry-After": retry})
-        return who
-
-    # Without keys the schema declares no security scheme: it describes what the server does.
-    principal = check_key if state.auth_required else client_address
+    # /v1 routes admit a request (key, limits) before its body is read: see `admission`.
+    v1 = APIRouter(route_class=AdmittedRoute)
+    principal = principal_dependency(keyed=state.auth_required)
 
     def engine_or_503() -> Any:
         if not state.ready:
@@ -216,7 +208,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
 
     v1_errors = _errors(401, 413, 422, 429, 503, 504)
 
-    @app.post("/v1/rewrite", response_model=schemas.RewriteResponse, responses=v1_errors, tags=["rewrite"])
+    @v1.post("/v1/rewrite", response_model=schemas.RewriteResponse, responses=v1_errors, tags=["rewrite"])
     async def rewrite(body: RewriteRequest, request: Request,  # type: ignore[valid-type]
                       who: str = Depends(principal)) -> schemas.RewriteResponse:
         """Rewrite one or many texts; per text: the rewrite, its status, scores and model details."""
@@ -224,7 +216,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         texts: list[str] = body.texts  # type: ignore[attr-defined]
         _log_texts(request, texts, settings.log_texts)
         assert state.batcher is not None
-        results = await state.within_timeout(state.batcher.rewrite(texts))
+        results = await state.within_timeout(state.batcher.rewrite(texts), request)
         items = [{"index": i, "text": text, **item_fields(result, engine)}
                  for i, (text, result) in enumerate(zip(texts, results, strict=True))]
         if body.score:  # type: ignore[attr-defined]
@@ -233,7 +225,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         return schemas.RewriteResponse(request_id=request_id_of(request),
                                        results=[schemas.RewriteItem(**item) for item in items])
 
-    @app.post("/v1/score", response_model=schemas.ScoreResponse, responses=_errors(401, 413, 422, 429, 504),
+    @v1.post("/v1/score", response_model=schemas.ScoreResponse, responses=_errors(401, 413, 422, 429, 504),
               tags=["score"])
     async def score(body: ScoreRequest, request: Request,  # type: ignore[valid-type]
                     who: str = Depends(principal)) -> schemas.ScoreResponse:
@@ -264,7 +256,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         return schemas.ScoreResponse(request_id=request_id_of(request), scorers=names, skipped=skipped,
                                      results=results)
 
-    @app.get("/v1/models", response_model=schemas.ModelList, responses=_errors(401, 429, 503), tags=["models"])
+    @v1.get("/v1/models", response_model=schemas.ModelList, responses=_errors(401, 429, 503), tags=["models"])
     async def list_models(who: str = Depends(principal)) -> schemas.ModelList:
         """The model this server rewrites with (OpenAI-style list)."""
         engine = engine_or_503()
@@ -273,7 +265,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
                                                          prompt_version=engine.prompt_version,
                                                          dtype=getattr(engine, "dtype", None))])
 
-    @app.post("/v1/chat/completions", response_model=schemas.ChatCompletion, tags=["openai"],
+    @v1.post("/v1/chat/completions", response_model=schemas.ChatCompletion, tags=["openai"],
               responses=_errors(401, 413, 422, 429, 503, 504))
     async def chat_completions(body: ChatRequest, request: Request,  # type: ignore[valid-type]
                                who: str = Depends(principal)) -> schemas.ChatCompletion:
@@ -289,7 +281,8 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         _log_texts(request, [m["content"] for m in messages], settings.log_texts)
         assert state.batcher is not None
         out = await state.within_timeout(state.batcher.call(
-            chat, messages, max_tokens=max_tokens, temperature=body.temperature))  # type: ignore[attr-defined]
+            chat, messages, max_tokens=max_tokens, temperature=body.temperature),  # type: ignore[attr-defined]
+            request)
         return schemas.ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=engine.model,
             choices=[schemas.ChatChoice(index=0, message=schemas.ChatMessage(role="assistant", content=out.content),
@@ -297,7 +290,7 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
             usage=schemas.ChatUsage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
                                     total_tokens=out.prompt_tokens + out.completion_tokens))
 
-    @app.post("/v1/jobs", status_code=202, response_model=schemas.JobStatus, tags=["jobs"],
+    @v1.post("/v1/jobs", status_code=202, response_model=schemas.JobStatus, tags=["jobs"],
               responses=_errors(401, 413, 422, 429))
     async def create_job(
         file: UploadFile = File(..., description="JSONL, CSV or TXT; one text per row"),
@@ -317,19 +310,19 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         log.info("%s job %s: %d rows", "job", info.id, info.rows_total)
         return _job_status(info)
 
-    @app.get("/v1/jobs", response_model=schemas.JobList, responses=_errors(401, 429), tags=["jobs"])
+    @v1.get("/v1/jobs", response_model=schemas.JobList, responses=_errors(401, 429), tags=["jobs"])
     async def list_jobs(who: str = Depends(principal)) -> schemas.JobList:
         """Your most recent jobs."""
         infos = await run_in_threadpool(state.jobs.list, who)
         return schemas.JobList(jobs=[_job_status(info) for info in infos])
 
-    @app.get("/v1/jobs/{job_id}", response_model=schemas.JobStatus, tags=["jobs"],
+    @v1.get("/v1/jobs/{job_id}", response_model=schemas.JobStatus, tags=["jobs"],
              responses={**_errors(401, 429), 404: {"model": schemas.ErrorResponse, "description": "No such job"}})
     async def get_job(job_id: str, who: str = Depends(principal)) -> schemas.JobStatus:
         """A job's status and progress."""
         return _job_status(await _own_job(state, job_id, who))
 
-    @app.get("/v1/jobs/{job_id}/results", tags=["jobs"], response_class=Response,
+    @v1.get("/v1/jobs/{job_id}/results", tags=["jobs"], response_class=Response,
              responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}},
                                           "text/csv": {"schema": {"type": "string"}}},
                               "description": "The rewritten rows, in input order"},
@@ -351,6 +344,8 @@ def create_app(settings: ServeSettings | None = None, engine: Any = None, *,
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         return Response(body, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="srllm-{job_id}.{format}"'})
+
+    app.include_router(v1)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["ops"])
     async def healthz() -> schemas.Health:
@@ -392,6 +387,12 @@ def _add_middleware(app: FastAPI, state: ServeState) -> None:
         return settings.max_body_bytes
 
     app.add_middleware(RequestContext, metrics=state.metrics, body_limit=body_limit)
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client disconnects: with the body read, the server's next message is that."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _log_texts(request: Request, texts: list[str], log_texts: bool) -> None:

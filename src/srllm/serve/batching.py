@@ -10,11 +10,16 @@ Engines that decode continuously (`engine.concurrent`: the transformers Rewriter
 worker thread and joins the running generation at the next decode step, so a request no longer
 waits for the batch before it to finish. `max_batch_size` then also caps the rows decoded together.
 With `max_batch_size` 1 (the naive peer) every request still runs alone, one after another.
+
+When every request of a call is gone (timed out, or its client disconnected: its future is
+cancelled), the call's cancel event is set and its rows leave the decode loop at the next step
+(`models.continuous.cancel_on`) instead of decoding to their budget for nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from srllm.errors import InputError
+from srllm.models.continuous import cancel_on
 from srllm.serve.metrics import ServeMetrics
 
 T = TypeVar("T")
@@ -85,9 +91,16 @@ class DynamicBatcher:
         return asyncio.run_coroutine_threadsafe(self.rewrite(texts), self.loop).result(timeout)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run anything else that needs the model (chat completions) on the model thread."""
+        """Run anything else that needs the model (chat completions) on the model thread; it stops
+        decoding (`cancel_on`) when the caller is cancelled."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        cancel = threading.Event()
+        work = loop.run_in_executor(self._executor, _with_cancel, cancel, lambda: fn(*args, **kwargs))
+        try:
+            return await work
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     async def _collect_forever(self) -> None:
         assert self._queue is not None
@@ -132,8 +145,9 @@ class DynamicBatcher:
         texts = [text for item in batch for text in item.texts]
         loop = asyncio.get_running_loop()
         started = time.monotonic()
+        cancel = _cancel_when_abandoned(batch)
         try:
-            results = await loop.run_in_executor(self._executor, self._generate, texts)
+            results = await loop.run_in_executor(self._executor, _with_cancel, cancel, lambda: self._generate(texts))
         except InputError as exc:
             if len(batch) == 1:
                 _settle(batch[0].future, error=exc)
@@ -158,6 +172,24 @@ class DynamicBatcher:
     def _generate(self, texts: list[str]) -> list[Any]:
         self.batches_run += 1
         return self.engine.rewrite(texts, batch_size=self.max_batch_size)
+
+
+def _cancel_when_abandoned(batch: list[_Pending]) -> threading.Event:
+    """An event set once every request of `batch` was cancelled: nobody waits for the call any more."""
+    cancel = threading.Event()
+
+    def check(_: asyncio.Future) -> None:
+        if all(item.future.cancelled() for item in batch):
+            cancel.set()
+
+    for item in batch:
+        item.future.add_done_callback(check)
+    return cancel
+
+
+def _with_cancel(cancel: threading.Event, work: Callable[[], T]) -> T:
+    with cancel_on(cancel):
+        return work()
 
 
 def _settle(future: asyncio.Future, *, value: Any = None, error: BaseException | None = None) -> None:

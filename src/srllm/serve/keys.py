@@ -3,6 +3,10 @@
 A key reads `srk_<id>_<secret>`. The id finds the row; the secret is checked with argon2 (constant
 time). An unknown id is checked against a dummy hash so a wrong key and an unknown key take the
 same time and get the same answer.
+
+A token that failed is remembered (bounded, for a while) with the key row it failed against, so
+sending it again costs a database read, not another argon2 check; a key created or revoked since
+changes the row, and the token is checked afresh.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 
 from srllm.errors import InputError
 from srllm.serve.sqlite import make_private
@@ -24,6 +29,9 @@ from srllm.serve.sqlite import make_private
 PREFIX = "srk_"
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("srllm-dummy-secret")
+# Failed tokens remembered: enough for a flood of distinct bad keys, small in memory (~200 B each).
+REJECTED_KEPT = 10_000
+REJECTED_TTL_S = 600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -57,6 +65,9 @@ class KeyStore:
         self._lock = threading.Lock()
         # Verified tokens, by their SHA-256, so argon2 runs once per key, not once per request.
         self._verified: dict[str, str] = {}
+        # Failed tokens, by (key id, SHA-256 of the token) -> the key row they failed against.
+        self._rejected: TTLCache[tuple[str, str], tuple[str, float | None] | None] = TTLCache(
+            maxsize=REJECTED_KEPT, ttl=REJECTED_TTL_S)
         with self._connect() as db:
             db.execute(_SCHEMA)
 
@@ -106,19 +117,30 @@ class KeyStore:
         key_id, secret = _split(token)
         with self._connect() as db:
             row = db.execute("SELECT secret_hash, revoked FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        row = tuple(row) if row is not None else None
         digest = hashlib.sha256(token.encode()).hexdigest()
         if row is not None and row[1] is None and self._verified.get(digest) == key_id:
             return key_id
+        with self._lock:
+            # Failed before against this very row: it fails again. Never a pass: a key revoked since
+            # has another row, and the positive path above reads the row on every request.
+            if self._rejected.get((key_id, digest), _NOT_SEEN) == row:
+                return None
         stored = row[0] if row is not None else _DUMMY_HASH
         try:
             ok = _HASHER.verify(stored, secret)
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or row is None or row[1] is not None:
+            with self._lock:
+                self._rejected[(key_id, digest)] = row
             return None
         with self._lock:
             self._verified[digest] = key_id
         return key_id
+
+
+_NOT_SEEN = object()
 
 
 def _split(token: str) -> tuple[str, str]:

@@ -128,8 +128,10 @@ def install_error_handlers(app: Any) -> None:
 class _BodyTooLarge(StarletteHTTPException):
     """An HTTPException, so FastAPI's body parser lets it through as a 413 instead of a 400."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than this server's limit of {limit} bytes")
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        super().__init__(413, f"the request body is {declared} bytes; this server takes at most {limit}"
+                         if declared is not None else
+                         f"the request body is larger than this server's limit of {limit} bytes")
 
 
 class RequestContext:
@@ -157,19 +159,13 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
-        declared = _content_length(scope)
         try:
-            if declared is not None and declared > limit:
-                await _send_error(send_wrapper, 413, "body_too_large",
-                                  f"the request body is {declared} bytes; this server takes at most {limit}",
-                                  request_id)
-            else:
-                await self.app(scope, _limited(receive, limit), send_wrapper)
-        except _BodyTooLarge:
+            # The limit is checked when the body is read, not here: a request refused before its body
+            # (401, 429: `admission`) gets that answer, whatever it declares.
+            await self.app(scope, _limited(receive, limit, _content_length(scope)), send_wrapper)
+        except _BodyTooLarge as exc:
             if not status["started"]:
-                await _send_error(send_wrapper, 413, "body_too_large",
-                                  f"the request body is larger than this server's limit of {limit} bytes",
-                                  request_id)
+                await _send_error(send_wrapper, 413, "body_too_large", str(exc.detail), request_id)
         except Exception:
             log.exception("request %s failed", request_id)
             if not status["started"]:
@@ -203,11 +199,15 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+def _limited(receive: Receive, limit: int, declared: int | None) -> Receive:
+    """`receive`, refusing a body declared larger than `limit` before reading any of it, and one that
+    turns out larger (chunked) as soon as it passes the limit."""
     seen = 0
 
     async def wrapped() -> Message:
         nonlocal seen
+        if declared is not None and declared > limit:
+            raise _BodyTooLarge(limit, declared)
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
@@ -231,4 +231,4 @@ def _route_label(scope: Scope) -> str:
     path = getattr(route, "path", None)
     if path:
         return str(path)
-    return "static" if str(scope.get("path", "")).startswith("/static") else "unmatched"
+    return "static" if str(scope.get("path", "")).startswith(("/static", "/docs-assets")) else "unmatched"

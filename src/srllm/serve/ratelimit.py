@@ -19,7 +19,15 @@ class RateLimiter:
         return self.rate > 0
 
     def acquire(self, key: str) -> float:
-        """0 when allowed, else the seconds to wait before the next request may pass."""
+        """0 when allowed (and a token is spent), else the seconds to wait before the next request may pass."""
+        return self._take(key, spend=True)
+
+    def wait(self, key: str) -> float:
+        """What `acquire` would answer, without spending a token: a gate consulted before costly work
+        that is only charged when the work fails (failed API keys)."""
+        return self._take(key, spend=False)
+
+    def _take(self, key: str, *, spend: bool) -> float:
         if not self.enabled:
             return 0.0
         now = time.monotonic()
@@ -29,11 +37,11 @@ class RateLimiter:
             tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
+                if spend:
+                    self._buckets[key] = (tokens - 1, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
-
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled: they hold no state worth keeping (bounds memory)."""

@@ -35,6 +35,9 @@ class ServeSettings(BaseModel):
     keys_path: Path | None = None  # default: <cache>/serve/keys.sqlite
     rate_limit_per_minute: float = Field(120.0, ge=0)  # per key (per client address without auth); 0 = off
     rate_limit_burst: int = Field(30, ge=1)
+    # Failed API keys per client address: over the limit, 429 before any argon2 check; 0 = off.
+    auth_failures_per_minute: float = Field(10.0, ge=0)
+    auth_failure_burst: int = Field(10, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_upload_bytes: int = Field(20_000_000, ge=1024)
     max_texts: int = Field(64, ge=1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from srllm.errors import InputError
 from srllm.models import LoadedModel
+from srllm.models.continuous import Cancelled, current_cancel
 from srllm.serve.backends.base import ChatOutput, Message, RewriterEngine
 from srllm.serve.settings import ServeSettings
 
@@ -40,12 +42,17 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
                          f"the model's context of {context} tokens. Send less text or a smaller max_tokens.",
                          field="messages")
     kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": tokenizer.pad_token_id}
+    cancel = current_cancel()
+    if cancel is not None:  # the request timed out or its client left: stop at the next token
+        kwargs["stopping_criteria"] = _stop_when_set(cancel)
     if temperature > 0:
         kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=None)
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     with torch.inference_mode():
         output = model.generate(**encoded, **kwargs)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the caller gave up; the completion was stopped unfinished")
     prompt_len = encoded["input_ids"].shape[1]
     new = output[0, prompt_len:].tolist()
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
@@ -57,3 +64,15 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
         completion_tokens=len(kept) + (0 if end is None else 1),
         finish_reason="length" if end is None and len(new) >= max_tokens else "stop",
     )
+
+
+def _stop_when_set(event: threading.Event) -> Any:
+    """Stopping criteria that end generate() for every row once `event` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopWhenSet(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopWhenSet()])
