@@ -72,3 +72,18 @@ def test_the_service_takes_a_raw_separator_row(job_client, wait_done) -> None:
     done = wait_done(job_client, created.json()["id"])
     body = job_client.get(done["results_url"]).text
     assert [json.loads(line)["rewrite"] for line in body.split("\n") if line] == ["a", "b\u2028c"]
+
+
+def test_the_scorer_training_readers_keep_a_raw_separator_row(tmp_path: Path) -> None:
+    from srllm.evaluate.scorers.calibrate_retention import read_labels
+    from srllm.evaluate.scorers.train_bias import read_seed_examples
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"original": "Dana\u2028moved", "rewrite": "Dana moved", "retained": True},
+                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    assert [row["original"] for row in read_labels(labels)] == ["Dana\u2028moved"]
+    seed = tmp_path / "seed.jsonl"
+    record = {"id": "s1", "text": "Women can't\u2028code.", "labels": {"bias": "Yes"}, "safe_variation": "People code."}
+    seed.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    examples = read_seed_examples([seed])
+    assert "Women can't\u2028code." in examples.texts and examples.counts["skipped_lines"] == 0

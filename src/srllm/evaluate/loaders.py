@@ -226,7 +226,7 @@ def _toxigen_demonstrations(folder: Path) -> list[ToxiGenStatement]:
         if not match:
             continue
         label, group = match.group(1), normalise_group(match.group(2))
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in numbered_lines(file.read_text(encoding="utf-8")):
             text = _clean_toxigen_text(line.removeprefix("- "))
             # Some groups ship the same statements twice (hate_muslim.txt and hate_muslim_sentences.txt).
             if not text or (group, text) in seen:

@@ -27,7 +27,9 @@ WEIGHTS = (0.5,)
 
 def read_labels(path: str | Path) -> list[dict]:
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    from srllm.lines import numbered_lines
+
+    for number, line in numbered_lines(Path(path).read_text(encoding="utf-8")):
         if not line.strip():
             continue
         row = json.loads(line)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import InputError
+from srllm.lines import split_lines
 from srllm.paths import ASSETS_DIR
 
 HEAD_PATH = ASSETS_DIR / "scorers" / "bias_head.json"
@@ -57,7 +58,7 @@ def read_seed_examples(paths: list[str | Path]) -> Examples:
         if not path.is_file():
             continue
         counts["files"].append(str(path))
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in split_lines(path.read_text(encoding="utf-8")):
             if not line.strip():
                 continue
             try:
