@@ -29,7 +29,7 @@ def echo_scorer():
             return [{"length": float(len(t))} for t in texts]
 
     yield Echo
-    del base._REGISTRY["test-echo"]
+    base.SCORERS.remove("test-echo")
 
 
 def test_all_built_in_scorers_are_listed():

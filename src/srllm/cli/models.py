@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from srllm.cli.common import console, user_errors
-from srllm.errors import SrllmError
-from srllm.models import default_adapter_for, get_spec, list_specs
+from srllm.models import default_adapter_for, list_specs
 from srllm.models.pull import converted_dir, is_pulled, pull
+from srllm.models.registry import MODELS
 
 app = typer.Typer(help="Named models: list them, pull one to the local cache, show details.", no_args_is_help=True)
 
@@ -34,9 +34,7 @@ def list_models() -> None:
 @user_errors
 def pull_model(name: str, force: bool = typer.Option(False, help="Download and convert again.")) -> None:
     """Fetch NAME, verify its SHA-256, convert it once to fp32 safetensors in the cache."""
-    spec = get_spec(name)
-    if spec is None:
-        raise SrllmError(f"unknown model {name!r}; see `srllm models list`")
+    spec = MODELS.get(name)
     with console.status(f"pulling {name} (download, verify, convert)..."):
         path = pull(spec, force=force)
     console.print(f"[green]ready[/]: {name} -> {path}")
@@ -46,9 +44,7 @@ def pull_model(name: str, force: bool = typer.Option(False, help="Download and c
 @user_errors
 def info(name: str) -> None:
     """The registry declaration of NAME and its local state, as JSON."""
-    spec = get_spec(name)
-    if spec is None:
-        raise SrllmError(f"unknown model {name!r}; see `srllm models list`")
+    spec = MODELS.get(name)
     data = spec.to_dict()
     data["pulled"] = is_pulled(name)
     data["local_path"] = str(converted_dir(name)) if data["pulled"] else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from srllm.data.leaks import find_leaks, strip_meta
 from srllm.data.readers import Problem
 from srllm.data.schema import CMDRecord, normalize_text
+from srllm.registry import Registry
 
 # Values annotators leave in place of a rewrite (the SR-LLM CSV has "TOREMOVE" for rows to drop).
 PLACEHOLDERS = {"toremove", "to remove", "remove", "todo", "tbd", "n/a", "na", "none", "null", "nan",
@@ -50,12 +51,12 @@ class CheckSpec:
     fixable: bool = False
 
 
-CHECKS: dict[str, CheckSpec] = {}
+CHECKS: Registry[CheckSpec] = Registry("check", field="checks")
 
 
 def register_check(name: str, description: str, fixable: bool = False) -> Callable[[Check], Check]:
     def add(run: Check) -> Check:
-        CHECKS[name] = CheckSpec(name, run, description, fixable)
+        CHECKS.register(name, CheckSpec(name, run, description, fixable))
         return run
     return add
 
@@ -227,13 +228,8 @@ def run_checks(records: Sequence[CMDRecord], ctx: CheckContext | None = None,
                only: Sequence[str] | None = None) -> list[CheckResult]:
     """Every registered check (or those named in `only`), each with its findings."""
     ctx = ctx or CheckContext()
-    names = list(only) if only else list(CHECKS)
-    unknown = [n for n in names if n not in CHECKS]
-    if unknown:
-        from srllm.errors import InputError
-        raise InputError(f"unknown check(s) {unknown}; use {', '.join(CHECKS)}", field="checks")
-    return [CheckResult(n, CHECKS[n].description, CHECKS[n].fixable, CHECKS[n].run(records, ctx))
-            for n in names]
+    specs = [CHECKS.get(name) for name in only] if only else CHECKS.values()  # all names known before any runs
+    return [CheckResult(spec.name, spec.description, spec.fixable, spec.run(records, ctx)) for spec in specs]
 
 
 @dataclass(frozen=True)

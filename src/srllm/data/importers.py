@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srllm.data.schema import LABEL_NAMES, CMDRecord
+from srllm.registry import Registry
 
 RawRow = dict[str, Any]
 Importer = Callable[[RawRow], list[RawRow]]
@@ -37,13 +38,13 @@ class ImporterSpec:
     description: str
 
 
-IMPORTERS: dict[str, ImporterSpec] = {}
+IMPORTERS: Registry[ImporterSpec] = Registry("importer", field="importer")
 
 
 def register_importer(name: str, detect: Callable[[list[str]], bool], description: str
                       ) -> Callable[[Importer], Importer]:
     def add(convert: Importer) -> Importer:
-        IMPORTERS[name] = ImporterSpec(name, convert, detect, description)
+        IMPORTERS.register(name, ImporterSpec(name, convert, detect, description))
         return convert
     return add
 

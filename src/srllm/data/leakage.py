@@ -28,6 +28,7 @@ from rapidfuzz import fuzz
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.errors import InputError, SrllmError
 from srllm.lines import numbered_lines
+from srllm.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,12 @@ def find_leaks(records: Sequence[CMDRecord], index: LeakageIndex) -> list[LeakMa
 # ---- evaluation sources --------------------------------------------------------------------
 
 EvalReader = Callable[[Path], list[EvalText]]
-EVAL_READERS: dict[str, EvalReader] = {}
+EVAL_READERS: Registry[EvalReader] = Registry("evaluation source kind")
 
 
 def register_eval_reader(kind: str) -> Callable[[EvalReader], EvalReader]:
     def add(reader: EvalReader) -> EvalReader:
-        EVAL_READERS[kind] = reader
+        EVAL_READERS.register(kind, reader)
         return reader
     return add
 
@@ -337,13 +338,11 @@ class LeakageError(SrllmError):
 
 
 def load_eval_texts(name: str, kind: str, path: str | Path) -> tuple[list[EvalText], EvalSourceStatus]:
-    if kind not in EVAL_READERS:
-        raise InputError(f"unknown evaluation source kind '{kind}'; use one of {', '.join(EVAL_READERS)}",
-                         field=f"eval.{name}.kind")
+    reader = EVAL_READERS.get(kind, field=f"eval.{name}.kind")
     target = Path(path)
     if not target.exists():
         return [], EvalSourceStatus(name, kind, str(path), "skipped", 0, "file absent")
-    texts = [EvalText(name, t.ref, t.text, t.redact) for t in EVAL_READERS[kind](target)]
+    texts = [EvalText(name, t.ref, t.text, t.redact) for t in reader(target)]
     return texts, EvalSourceStatus(name, kind, str(path), "checked", len(texts))
 
 

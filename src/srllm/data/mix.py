@@ -48,6 +48,7 @@ from srllm.data.targeted import GENERATORS, generate
 from srllm.data.writers import atomic_open, write_records
 from srllm.errors import InputError
 from srllm.provenance import file_sha256
+from srllm.registry import Registry
 
 OWN_LICENSE = "Apache-2.0 (srllm's own data)"
 SRLLM_CSV_LICENSE = "none stated; research use only"
@@ -101,9 +102,7 @@ def _source_spec(raw: Any, where: str, index: int) -> SourceSpec:
     field_name = f"sources[{index}]"
     if not isinstance(raw, dict) or "name" not in raw or "type" not in raw:
         raise InputError("each source needs a 'name' and a 'type'", path=where, field=field_name)
-    if raw["type"] not in SOURCE_TYPES:
-        raise InputError(f"unknown source type '{raw['type']}'; use one of {', '.join(SOURCE_TYPES)}",
-                         path=where, field=f"{field_name}.type")
+    SOURCE_TYPES.get(raw["type"], path=where, field=f"{field_name}.type")  # fails early on a bad name
     paths = raw.get("paths", [raw["path"]] if "path" in raw else [])
     weight, cap = raw.get("weight", 1.0), raw.get("cap")
     if not isinstance(weight, (int, float)) or weight < 0:
@@ -164,12 +163,12 @@ class SourceResult:
 
 
 SourceReader = Callable[[SourceSpec, MixSpec], SourceResult]
-SOURCE_TYPES: dict[str, SourceReader] = {}
+SOURCE_TYPES: Registry[SourceReader] = Registry("source type")
 
 
 def register_source_type(name: str) -> Callable[[SourceReader], SourceReader]:
     def add(reader: SourceReader) -> SourceReader:
-        SOURCE_TYPES[name] = reader
+        SOURCE_TYPES.register(name, reader)
         return reader
     return add
 

@@ -217,10 +217,7 @@ def keep_unknown_in_meta(row: RawRow) -> RawRow:
 
 def _importer_for(importer: str | None, columns: list[str], path: str) -> ImporterSpec:
     if importer:
-        if importer not in IMPORTERS:
-            raise InputError(f"unknown importer '{importer}'; use one of {', '.join(IMPORTERS)}",
-                             field="importer")
-        return IMPORTERS[importer]
+        return IMPORTERS.get(importer)
     spec = detect_importer(columns)
     if spec is None:
         raise InputError(

@@ -27,6 +27,7 @@ from srllm.data.leakage import EvalText, LeakageIndex
 from srllm.data.schema import CMDRecord
 from srllm.errors import InputError
 from srllm.paths import PACKAGE_DIR
+from srllm.registry import Registry
 
 # A source checkout keeps the word lists in data/targeted (they are data, not package code).
 DEFAULT_TARGETED_DIR = PACKAGE_DIR.parents[1] / "data" / "targeted"
@@ -277,12 +278,12 @@ def _rng(kind: str, seed: int) -> random.Random:
 
 
 Generator = Callable[[int, int, Path], list[CMDRecord]]
-GENERATORS: dict[str, Generator] = {}
+GENERATORS: Registry[Generator] = Registry("targeted kind", field="kind")
 
 
 def register_generator(kind: str) -> Callable[[Generator], Generator]:
     def add(generate: Generator) -> Generator:
-        GENERATORS[kind] = generate
+        GENERATORS.register(kind, generate)
         return generate
     return add
 
@@ -335,8 +336,7 @@ def generate_instruction(n: int, seed: int, directory: Path) -> list[CMDRecord]:
 
 def generate(kind: str, n: int, *, seed: int = 0, directory: str | Path | None = None) -> list[CMDRecord]:
     """Up to n unique pairs of one kind (benign, instruction, job, stereotype, insult)."""
-    if kind not in GENERATORS:
-        raise InputError(f"unknown targeted kind '{kind}'; use one of {', '.join(GENERATORS)}", field="kind")
+    generator = GENERATORS.get(kind)
     if n <= 0:
         return []
-    return GENERATORS[kind](n, seed, Path(directory) if directory else DEFAULT_TARGETED_DIR)
+    return generator(n, seed, Path(directory) if directory else DEFAULT_TARGETED_DIR)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from srllm.registry import Registry
+
 Source = Literal["pypi-wheel", "hub"]
 
 
@@ -33,23 +35,18 @@ class ModelSpec:
         return asdict(self)
 
 
-MODELS: dict[str, ModelSpec] = {}
+# The built-in models register themselves when `zoo` is imported (on the first lookup).
+MODELS: Registry[ModelSpec] = Registry("model", builtins="srllm.models.zoo", field="model")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    if spec.name in MODELS:
-        raise ValueError(f"model {spec.name!r} is registered twice")
-    MODELS[spec.name] = spec
-    return spec
+    return MODELS.register(spec.name, spec)
 
 
 def get_spec(name: str) -> ModelSpec | None:
-    from srllm.models import zoo  # noqa: F401  (registers the built-in models)
-
-    return MODELS.get(name)
+    """The spec registered as `name`, or None when `name` is a path or hub id instead."""
+    return MODELS.get(name) if name in MODELS else None
 
 
 def list_specs() -> list[ModelSpec]:
-    from srllm.models import zoo  # noqa: F401
-
     return sorted(MODELS.values(), key=lambda spec: spec.name)

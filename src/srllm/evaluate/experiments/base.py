@@ -16,8 +16,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL
+from srllm.registry import Registry
 
 
 class ExperimentConfig(BaseModel):
@@ -129,36 +129,27 @@ class Experiment:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, type[Experiment]] = {}
+# The paper's experiments register themselves when `builtin` is imported (on the first lookup).
+EXPERIMENTS: Registry[type[Experiment]] = Registry(
+    "experiment", builtins="srllm.evaluate.experiments.builtin", field="experiment")
 E = TypeVar("E", bound=type[Experiment])
 
 
 def register_experiment(name: str) -> Callable[[E], E]:
     def decorate(cls: E) -> E:
-        if name in _REGISTRY:
-            raise ValueError(f"experiment {name!r} is registered twice")
+        EXPERIMENTS.register(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorate
 
 
-def _ensure_builtins() -> None:
-    from srllm.evaluate.experiments import builtin  # noqa: F401  (registers the paper's experiments)
-
-
 def list_experiments() -> list[type[Experiment]]:
-    _ensure_builtins()
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+    return [EXPERIMENTS.get(name) for name in sorted(EXPERIMENTS.names())]
 
 
 def get_experiment(name: str) -> Experiment:
-    _ensure_builtins()
-    if name not in _REGISTRY:
-        raise InputError(f"unknown experiment {name!r}; use one of: {', '.join(sorted(_REGISTRY))}",
-                         field="experiment")
-    return _REGISTRY[name]()
+    return EXPERIMENTS.get(name)()
 
 
 def mean(values: Sequence[float]) -> float:

@@ -20,6 +20,7 @@ from typing import ClassVar, TypeVar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from srllm.errors import InputError, SrllmError
+from srllm.registry import Registry
 
 # Below this many texts a progress bar is noise (tests, single API calls).
 PROGRESS_MIN_TEXTS = 256
@@ -117,8 +118,7 @@ def _check_texts(texts: Sequence[str], field: str) -> list[str]:
 
 
 # -- registry -------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Scorer]] = {}
-_ALIASES: dict[str, str] = {}
+SCORERS: Registry[type[Scorer]] = Registry("scorer", field="scorer")
 
 S = TypeVar("S", bound=type[Scorer])
 
@@ -127,12 +127,8 @@ def register_scorer(name: str, aliases: Sequence[str] = ()) -> Callable[[S], S]:
     """Class decorator: make a scorer available as `get_scorer(name)`."""
 
     def decorate(cls: S) -> S:
-        if name in _REGISTRY or name in _ALIASES:
-            raise SrllmError(f"scorer name '{name}' is registered twice")
+        SCORERS.register(name, cls, aliases=aliases)
         cls.name = name
-        _REGISTRY[name] = cls
-        for alias in aliases:
-            _ALIASES[alias] = name
         return cls
 
     return decorate
@@ -140,15 +136,11 @@ def register_scorer(name: str, aliases: Sequence[str] = ()) -> Callable[[S], S]:
 
 def list_scorers() -> list[str]:
     """Registered scorer names (aliases not included), sorted."""
-    return sorted(_REGISTRY)
+    return sorted(SCORERS.names())
 
 
 def scorer_class(name: str) -> type[Scorer]:
-    key = _ALIASES.get(name, name)
-    if key not in _REGISTRY:
-        known = ", ".join(list_scorers() + sorted(_ALIASES))
-        raise InputError(f"unknown scorer '{name}'; use one of: {known}", field="scorer")
-    return _REGISTRY[key]
+    return SCORERS.get(name)
 
 
 def get_scorer(name: str, **kwargs: object) -> Scorer:

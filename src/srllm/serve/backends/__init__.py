@@ -11,35 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from srllm.errors import SrllmError
+from srllm.registry import Registry
 from srllm.serve.backends.base import ChatOutput, Engine, as_engine
 from srllm.serve.settings import ServeSettings
 
-_LOADERS: dict[str, Callable[[ServeSettings], Any]] = {}
+Loader = Callable[[ServeSettings], Any]
+BACKENDS: Registry[Loader] = Registry("backend", field="backend")
 
 
-def register_backend(name: str) -> Callable[[Callable[[ServeSettings], Any]], Callable[[ServeSettings], Any]]:
-    def decorate(loader: Callable[[ServeSettings], Any]) -> Callable[[ServeSettings], Any]:
-        _LOADERS[name] = loader
-        return loader
-
-    return decorate
+def register_backend(name: str) -> Callable[[Loader], Loader]:
+    return BACKENDS.register(name)
 
 
 def list_backends() -> list[str]:
-    return sorted(_LOADERS)
+    return sorted(BACKENDS.names())
 
 
 def load_engine(settings: ServeSettings) -> Engine:
-    if settings.backend not in _LOADERS:
-        raise SrllmError(f"unknown backend {settings.backend!r}; use one of: {', '.join(list_backends())}")
-    return as_engine(_LOADERS[settings.backend](settings))
+    return as_engine(BACKENDS.get(settings.backend)(settings))
 
 
-from srllm.serve.backends import llama_cpp, openai, transformers  # noqa: E402
+from srllm.serve.backends import transformers  # noqa: E402
 
 register_backend("transformers")(transformers.load)
-register_backend("openai")(openai.load)
-register_backend("llama-cpp")(llama_cpp.load)
+# Imported only when chosen, so a transformers server never imports httpx or llama-cpp-python.
+BACKENDS.register("openai", lazy="srllm.serve.backends.openai:load")
+BACKENDS.register("llama-cpp", lazy="srllm.serve.backends.llama_cpp:load")
 
-__all__ = ["ChatOutput", "Engine", "as_engine", "list_backends", "load_engine", "register_backend"]
+__all__ = ["BACKENDS", "ChatOutput", "Engine", "as_engine", "list_backends", "load_engine", "register_backend"]

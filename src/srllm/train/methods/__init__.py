@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from srllm.errors import InputError
+from srllm.registry import Registry
 from srllm.train.methods import dense, lora, prefix, qlora
 from srllm.train.methods.base import TrainingMethod
 
-METHODS: dict[str, TrainingMethod] = {}
+METHODS: Registry[TrainingMethod] = Registry("training method", field="method")
 
 
 def register_method(method: TrainingMethod) -> TrainingMethod:
-    if method.name in METHODS:
-        raise ValueError(f"training method {method.name!r} is registered twice")
-    METHODS[method.name] = method
-    return method
+    return METHODS.register(method.name, method)
 
 
 def get_method(name: str) -> TrainingMethod:
-    if name not in METHODS:
-        raise InputError(f"unknown training method '{name}'; use one of {', '.join(sorted(METHODS))}",
-                         field="method")
-    return METHODS[name]
+    return METHODS.get(name)
 
 
 register_method(qlora.METHOD)
