@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.edit import edit_candidate
 from srllm.rewrite.engine import GenerationSettings, Rewriter, RewriteResult
-from srllm.rewrite.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
+from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
 SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
