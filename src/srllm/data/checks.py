@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from srllm.data.readers import Problem
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.text.meta import find_meta, strip_meta
+from srllm.text.readers import Problem
 
 # Values annotators leave in place of a rewrite (the SR-LLM CSV has "TOREMOVE" for rows to drop).
 PLACEHOLDERS = {"toremove", "to remove", "remove", "todo", "tbd", "n/a", "na", "none", "null", "nan",
