@@ -79,6 +79,23 @@ def loads_bounded(raw: str) -> Any:
         value = json.loads(raw)
     except RecursionError:
         raise JsonTooDeepError() from None
+    return _within_depth(value)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def raw_decode_bounded(text: str, pos: int) -> tuple[Any, int]:
+    """The JSON value that starts at `pos` and the index just after it (`JSONDecoder.raw_decode`),
+    bounded like `loads_bounded`: for reading a JSON array item by item."""
+    try:
+        value, end = _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise JsonTooDeepError() from None
+    return _within_depth(value), end
+
+
+def _within_depth(value: Any) -> Any:
     if _deeper_than(value, MAX_JSON_DEPTH):
         raise JsonTooDeepError()
     return value

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from srllm.data import CHECKS, CheckContext, CMDRecord, fix_records, load_records, read_records, run_checks
-from srllm.data.leaks import find_leaks, strip_meta
 from srllm.errors import InputError
+from srllm.text.meta import find_meta, strip_meta
 
 
 def _findings(records: list[CMDRecord], name: str, **ctx: object) -> list:
@@ -92,7 +92,7 @@ def test_meta_leak_found_and_located(cmd: list[CMDRecord]) -> None:
     ("The debiased version is as follows: they arrived late.", "they arrived late."),
 ])
 def test_leak_variants_are_stripped(leaked: str, clean: str) -> None:
-    assert find_leaks(leaked)
+    assert find_meta(leaked)
     assert strip_meta(leaked) == clean
 
 
@@ -103,21 +103,21 @@ def test_leak_variants_are_stripped(leaked: str, clean: str) -> None:
     'She said "no" and left.',
 ])
 def test_ordinary_rewrites_are_not_leaks(fine: str) -> None:
-    assert find_leaks(fine) == []
+    assert find_meta(fine) == []
     assert strip_meta(fine) == fine
 
 
 def test_note_that_is_in_the_original_is_content_not_a_leak() -> None:
     original = "We need two idiots for the night shift.\nNote: the office closes at 5."
     rewrite = "We need two people for the night shift.\nNote: the office closes at 5."
-    assert find_leaks(rewrite, original) == []
+    assert find_meta(rewrite, original) == []
     assert strip_meta(rewrite, original) == rewrite
-    assert find_leaks(rewrite)  # without the original it looks like a trailing note
+    assert find_meta(rewrite)  # without the original it looks like a trailing note
 
 
 def test_refusal_is_reported_but_not_repaired() -> None:
     text = "I'm sorry, but I cannot rewrite this text."
-    assert [leak.kind for leak in find_leaks(text)] == ["refusal"]
+    assert [leak.kind for leak in find_meta(text)] == ["refusal"]
     assert strip_meta(text) == text
 
 

@@ -44,7 +44,7 @@ def test_an_unknown_input_format_is_refused_first(tmp_path: Path) -> None:
 
 
 def test_an_unknown_output_format_is_refused_first(src: Path, tmp_path: Path) -> None:
-    _refused(*_rewrite("--input", str(src), "--output", str(tmp_path / "o.parquet")), ".jsonl or .csv", "parquet")
+    _refused(*_rewrite("--input", str(src), "--output", str(tmp_path / "o.parquet")), ".jsonl", ".csv", "parquet")
 
 
 @pytest.mark.parametrize("option", ["--output", "--errors-file"])

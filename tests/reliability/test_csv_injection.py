@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from srllm.cli.main import app
 from srllm.data.schema import CMDRecord
-from srllm.data.writers import csv_cell, write_records
+from srllm.data.writers import write_records
 from srllm.rewrite.jobs import run_file_job
+from srllm.text.writers import csv_cell
 
 DANGEROUS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 HARMLESS = ["plain", "a=b", "", "1-2"]

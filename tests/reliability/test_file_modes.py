@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from srllm.data.writers import atomic_open
 from srllm.serve.jobs import JobStore
 from srllm.serve.keys import KeyStore
+from srllm.text.writers import atomic_open
 
 
 @pytest.fixture

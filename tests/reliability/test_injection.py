@@ -222,7 +222,7 @@ def test_a_flagged_row_prefers_a_failing_rewrite_to_a_payload(guarded, guard) ->
 
 
 def test_when_every_candidate_is_a_payload_the_row_carries_the_edited_input(guarded, guard) -> None:
-    from srllm.rewrite.facts import new_words
+    from srllm.text.facts import new_words
 
     [judged] = guard.judged([PWNED])
     assert judged.spans  # the insult is a harmful span
@@ -247,8 +247,8 @@ def test_the_fallback_drops_every_dictated_answer_and_forged_turn(text: str) -> 
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_no_injection_gets_its_payload_back(guarded, text: str) -> None:
-    from srllm.rewrite.facts import added_facts
     from srllm.rewrite.guard import obeyed_payload, repeated_prompt
+    from srllm.text.facts import added_facts
 
     [result] = guarded.rewrite([text])
     assert result.status in ("flagged", "ok", "unchanged"), result.reasons
@@ -261,8 +261,8 @@ def test_no_injection_gets_its_payload_back(guarded, text: str) -> None:
 def test_the_default_model_with_the_guard_returns_no_payload() -> None:
     from srllm.models import DEFAULT_MODEL
     from srllm.models.pull import is_pulled
-    from srllm.rewrite.facts import added_facts
     from srllm.rewrite.guard import load_rewriter, obeyed_payload, repeated_prompt
+    from srllm.text.facts import added_facts
 
     if not is_pulled(DEFAULT_MODEL):
         pytest.skip("default model not pulled (scripts/setup.sh pulls it)")

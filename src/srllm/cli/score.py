@@ -24,17 +24,15 @@ def score(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
 ) -> None:
     """Score texts with the judge: per-label probabilities, the harmful spans and a status, one JSON object per row."""
-    from srllm.data.writers import atomic_open, write_csv
     from srllm.progress import optional_progress
     from srllm.rewrite.inputs import detect_format, read_rows
     from srllm.rewrite.jobs import same_file
+    from srllm.text.writers import output_format, write_rows
 
     if text is not None and input is not None:
         raise InputError("give a text or --input, not both")
     if output is not None:
-        out_fmt = output.suffix.lstrip(".").lower()
-        if out_fmt not in ("jsonl", "csv"):
-            raise InputError("output must end in .jsonl or .csv", path=str(output))
+        out_fmt = output_format(output)
         if input is not None and same_file(output, input):  # symlinks and hardlinks included
             raise InputError("is the input file; choose another output path", path=str(output))
     rows: list[dict] = []
@@ -42,7 +40,7 @@ def score(
         detect_format(input, fmt)
         found, errors = read_rows(input, fmt=fmt, text_field=text_field)
         if errors:
-            raise errors[0].as_input_error()
+            raise errors[0].to_error()
         rows = [{**r.fields, text_field: r.text} for r in found]
     else:
         content = text if text is not None else sys.stdin.read()
@@ -61,12 +59,9 @@ def score(
         for row in out_rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
-    with atomic_open(output) as handle:
-        if output.suffix.lower() == ".csv":
-            write_csv(handle, [{**r, "spans": json.dumps(r["spans"], ensure_ascii=False)} for r in out_rows])
-        else:
-            for row in out_rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if out_fmt in ("csv", "tsv"):
+        out_rows = [{**row, "spans": json.dumps(row["spans"], ensure_ascii=False)} for row in out_rows]
+    write_rows(output, out_rows, out_fmt)
     console.print(f"scored {len(out_rows)} rows -> {output}", highlight=False)
 
 

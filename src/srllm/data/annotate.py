@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from srllm.data.leaks import find_leaks
 from srllm.data.schema import CMDRecord, Labels, canonical_label
 from srllm.errors import SrllmError
 from srllm.prompts.annotate import ANNOTATE_VERSION, build_annotate_messages
+from srllm.text.meta import find_meta
 
 Message = dict[str, str]
 Complete = Callable[[list[Message]], str]
@@ -50,7 +50,7 @@ class ModelAnnotation(BaseModel):
     @field_validator("safe_variation")
     @classmethod
     def _no_explanation(cls, value: str) -> str:
-        leaks = find_leaks(value)
+        leaks = find_meta(value)
         if leaks:
             leak = leaks[0]
             raise ValueError(f"mixes an explanation into the rewrite ({leak.kind}: '{leak.text[:60]}')")

@@ -7,10 +7,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from srllm.data.leaks import find_leaks, strip_meta
-from srllm.data.readers import Problem
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.registry import Registry
+from srllm.text.meta import find_meta, strip_meta
+from srllm.text.readers import Problem
 
 # Values annotators leave in place of a rewrite (the SR-LLM CSV has "TOREMOVE" for rows to drop).
 PLACEHOLDERS = {"toremove", "to remove", "remove", "todo", "tbd", "n/a", "na", "none", "null", "nan",
@@ -105,7 +105,7 @@ def check_meta_leak(records: Sequence[CMDRecord], ctx: CheckContext) -> list[Fin
     for r in records:
         if is_placeholder(r.safe_variation):
             continue
-        leaks = find_leaks(r.safe_variation or "", r.text)
+        leaks = find_meta(r.safe_variation or "", r.text)
         if leaks:
             parts = " + ".join(f"{leak.kind} '{_snippet(leak.text)}'" for leak in leaks)
             out.append(_finding("meta_leak", r, "safe_variation", parts))
@@ -118,7 +118,7 @@ def check_wrapped_rewrite(records: Sequence[CMDRecord], ctx: CheckContext) -> li
     out = []
     for r in records:
         rewrite = r.safe_variation
-        if is_placeholder(rewrite) or find_leaks(rewrite or "", r.text):
+        if is_placeholder(rewrite) or find_meta(rewrite or "", r.text):
             continue  # meta_leak reports (and repairs) these
         if strip_meta(rewrite or "", r.text) != rewrite:
             kind = "whitespace" if rewrite.strip() == strip_meta(rewrite, r.text) else "quotes"

@@ -25,9 +25,9 @@ from typing import Any
 import srllm.data.identity  # noqa: F401  (registers the identity source types)
 from srllm.data.mix import build_mix, load_mix, manifest_path, write_json
 from srllm.data.schema import CMDRecord, normalize_text
-from srllm.data.writers import write_jsonl
 from srllm.errors import InputError
 from srllm.provenance import file_sha256
+from srllm.text.writers import write_jsonl
 
 LABELS = ("toxic", "stereotype")
 TOXIC_KINDS = {"toxicity", "insult", "identity-attack"}

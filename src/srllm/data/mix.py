@@ -45,10 +45,11 @@ from srllm.data.readers import load_records, read_records
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.data.split import DEFAULT_RATIOS, split_records
 from srllm.data.targeted import GENERATORS, generate
-from srllm.data.writers import atomic_open, write_records
+from srllm.data.writers import write_records
 from srllm.errors import InputError
 from srllm.provenance import file_sha256
 from srllm.registry import Registry
+from srllm.text.writers import atomic_open
 
 OWN_LICENSE = "Apache-2.0 (srllm's own data)"
 SRLLM_CSV_LICENSE = "none stated; research use only"

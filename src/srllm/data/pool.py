@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from srllm.data.mix import build_mix, load_mix, manifest_path, write_json
-from srllm.data.writers import write_jsonl
 from srllm.provenance import file_sha256
+from srllm.text.writers import write_jsonl
 
 DEFAULT_POOL_MIX = "data/pool_mix.json"
 

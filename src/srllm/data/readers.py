@@ -1,10 +1,10 @@
-"""One entry point to read CMD records from JSONL, JSON, CSV/TSV, Parquet, a saved HF dataset or the hub."""
+"""One entry point to read CMD records from JSONL, JSON, CSV/TSV, Parquet, a saved HF dataset or the hub.
+
+Text files are read by srllm.text.readers (one meaning per extension for every command); this layer
+adds Parquet and datasets, and validates each row as a CMD record."""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,39 +15,9 @@ from pydantic import ValidationError
 from srllm.data.importers import IMPORTERS, FieldError, ImporterSpec, RawRow, detect_importer
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
-from srllm.lines import JsonTooDeepError, decode_utf8, loads_bounded, numbered_lines
+from srllm.text.readers import Problem, format_of, open_rows
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
-               ".parquet": "parquet", ".pq": "parquet"}
-
-# Real CSVs (the SR-LLM repository's among them) hold fields longer than csv's 128 KiB default.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One bad record: where it is and what is wrong, as a sentence for the user."""
-
-    path: str
-    line: int | None
-    field: str | None
-    message: str
-    unit: str = "line"  # "line" for text files, "row" for Parquet/datasets, "item" for JSON arrays
-
-    def __str__(self) -> str:
-        where = [self.path]
-        if self.line is not None:
-            where.append(f"{self.unit} {self.line}")
-        if self.field:
-            where.append(f"field '{self.field}'")
-        return f"{', '.join(where)}: {self.message}"
-
-    def to_error(self) -> InputError:
-        if self.unit == "line":
-            return InputError(self.message, path=self.path, line=self.line, field=self.field)
-        where = f"{self.path} ({self.unit} {self.line})" if self.line is not None else self.path
-        return InputError(self.message, path=where, field=self.field)
 
 
 @dataclass
@@ -66,96 +36,41 @@ def detect_format(path: str | Path) -> str:
         if any((p / name).exists() for name in ("dataset_info.json", "dataset_dict.json", "state.json")):
             return "hf"
         raise InputError("is a folder but not a dataset saved with datasets' save_to_disk", path=str(p))
-    suffix = p.suffix.lower()
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    if not p.exists() and "/" in str(path) and not suffix:
+    fmt = format_of(p)
+    if fmt in FORMATS:
+        return fmt
+    if not p.exists() and "/" in str(path) and not p.suffix:
         return "hub"
     raise InputError(f"cannot tell the format from the name; pass one of {', '.join(FORMATS)}", path=str(p))
 
 
 def iter_rows(path: str | Path, fmt: str, *, split: str | None = None) -> Iterator[tuple[int, RawRow]]:
-    """(line or row number as a person counts it, raw row) pairs."""
-    readers = {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows, "tsv": _csv_rows,
-               "parquet": _parquet_rows, "hf": _hf_rows, "hub": _hub_rows}
-    if fmt not in readers:
+    """(line or row number as a person counts it, raw row) pairs. A bad line stops with an InputError."""
+    return ((number, row) for number, _, row in _numbered_rows(path, fmt, split))
+
+
+def _numbered_rows(path: str | Path, fmt: str, split: str | None) -> Iterator[tuple[int, str, RawRow]]:
+    """(number, unit, raw row): the line (text files), the item (JSON arrays) or the row (Parquet, datasets)."""
+    if fmt not in FORMATS:
         raise InputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}", field="format")
     if fmt not in ("hub",) and not Path(path).exists():
         raise InputError("does not exist; check the path", path=str(path))
     if fmt in ("hf", "hub"):
-        return readers[fmt](path, split)
-    if fmt == "tsv":
-        return _csv_rows(path, delimiter="\t")
-    return readers[fmt](path)
+        return ((number, "row", row) for number, row in (_hf_rows if fmt == "hf" else _hub_rows)(path, split))
+    if fmt == "parquet":
+        return ((number, "row", row) for number, row in _parquet_rows(path))
+    return _text_rows(path, fmt)
 
 
-def _read_text(path: str | Path) -> str:
-    return decode_utf8(Path(path).read_bytes(), str(path))
-
-
-def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
-    for number, line in numbered_lines(_read_text(path)):
-        if not line.strip():
-            continue
-        try:
-            row = loads_bounded(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno}); fix or remove the line",
-                             path=str(path), line=number) from exc
-        except JsonTooDeepError as exc:
-            raise InputError(str(exc), path=str(path), line=number) from None
-        if not isinstance(row, dict):
-            raise InputError("each line must be a JSON object", path=str(path), line=number)
-        yield number, row
-
-
-def _json_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
-    text = _read_text(path)
-    try:
-        data = loads_bounded(text)
-    except JsonTooDeepError as exc:
-        raise InputError(str(exc), path=str(path)) from None
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # a .json file that is really JSON Lines
-            yield from _jsonl_rows(path)
-            return
-        raise InputError(f"malformed JSON ({exc.msg})", path=str(path), line=exc.lineno) from exc
-    if isinstance(data, dict):
-        data = data.get("data", data.get("records", [data]))
-    if not isinstance(data, list):
-        raise InputError("must hold a list of objects (or {\"data\": [...]})", path=str(path))
-    for number, row in enumerate(data, start=1):
-        if not isinstance(row, dict):
-            raise InputError(f"item {number} is not an object", path=str(path))
-        yield number, row
-
-
-def _csv_rows(path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, RawRow]]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:
-            raise InputError("is not UTF-8 text; re-save it as UTF-8", path=str(path), line=1) from exc
-        previous_end = reader.line_num
-        try:
-            for row in reader:
-                # A quoted field may span lines: the row starts right after the previous row ended.
-                start, previous_end = previous_end + 1, reader.line_num
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise InputError(f"has {len(row)} fields but the header has {len(header)}; "
-                                     "quote fields that contain the delimiter",
-                                     path=str(path), line=start)
-                yield start, dict(zip(header, row, strict=True))
-        except csv.Error as exc:
-            raise InputError(f"is not valid CSV ({exc})", path=str(path), line=reader.line_num) from exc
-        except UnicodeDecodeError as exc:
-            raise InputError("is not UTF-8 text; re-save it as UTF-8", path=str(path),
-                             line=reader.line_num) from exc
+def _text_rows(path: str | Path, fmt: str) -> Iterator[tuple[int, str, RawRow]]:
+    for entry in open_rows(path, fmt):
+        if isinstance(entry, Problem):
+            # The field of a format problem ("json", "row") is no CMD field: say only where it is.
+            raise InputError(entry.message, path=entry.path, line=entry.line)
+        if entry.item is not None:
+            yield entry.item, "item", entry.record
+        else:
+            yield entry.line, "line", entry.record
 
 
 def _parquet_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
@@ -254,11 +169,10 @@ def load_records(path: str | Path, fmt: str | None = None, mapping: Mapping[str,
     """Read every record and collect every problem (file, line, field) instead of stopping at the first."""
     fmt = fmt or detect_format(path)
     where = str(path)
-    unit = {"parquet": "row", "hf": "row", "hub": "row", "json": "item"}.get(fmt, "line")
     stem = Path(where).stem if fmt != "hub" else where.replace("/", "_")
     result = ReadResult()
     spec: ImporterSpec | None = None
-    for number, raw_row in iter_rows(path, fmt, split=split):
+    for number, unit, raw_row in _numbered_rows(path, fmt, split):
         row = apply_mapping(raw_row, mapping)
         if spec is None:
             # A mapping names CMD fields, so with no importer named it means the CMD layout.

@@ -16,7 +16,7 @@ from typing import Any
 
 from srllm.data.checks import is_placeholder
 from srllm.data.schema import LABEL_NAMES, LABEL_VALUES, CMDRecord
-from srllm.data.writers import atomic_open
+from srllm.text.writers import atomic_open
 
 MISSING = "(missing)"
 UNLABELED = "(unlabeled)"

@@ -1,18 +1,19 @@
-"""Read the rows of a file to rewrite (JSONL, CSV, TXT), reporting bad rows by file, line and field."""
+"""Read the rows of a file to rewrite, reporting bad rows by file, line and field.
+
+The formats and what each extension means are srllm.text.readers'; this layer checks that a row has
+a text to rewrite (and an id when one is asked for)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.lines import JsonTooDeepError, decode_utf8, loads_bounded, not_text, numbered_lines
+from srllm.lines import not_text
+from srllm.text.readers import TEXT_FORMATS, Problem, Row, format_of, open_rows
 
-FORMATS = ("jsonl", "csv", "txt")
+FORMATS = TEXT_FORMATS
 
 
 @dataclass
@@ -24,35 +25,12 @@ class InputRow:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class RowError:
-    path: str
-    line: int
-    field: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.path, "line": self.line, "field": self.field, "error": self.message}
-
-    def as_input_error(self) -> InputError:
-        return InputError(self.message, path=self.path, line=self.line, field=self.field)
-
-
 def detect_format(path: Path, fmt: str | None = None) -> str:
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    fmt = {"json": "jsonl", "ndjson": "jsonl", "text": "txt", "tsv": "csv"}.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} (or --format)",
-                         path=str(path))
-    return fmt
-
-
-def read_text_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(path)) from exc
-    return decode_utf8(data, str(path))
+    kind = format_of(path, fmt)
+    if kind not in FORMATS:
+        raise InputError(f"unknown format {(fmt or path.suffix.lstrip('.')).lower()!r}; use one of "
+                         f"{', '.join(FORMATS)} (or --format)", path=str(path))
+    return kind
 
 
 def read_rows(
@@ -61,82 +39,44 @@ def read_rows(
     fmt: str | None = None,
     text_field: str = "text",
     id_field: str | None = None,
-) -> tuple[list[InputRow], list[RowError]]:
-    """All valid rows and every bad row's error; the caller decides whether errors are fatal."""
+) -> tuple[list[InputRow], list[Problem]]:
+    """All valid rows and every bad row's problem; the caller decides whether problems are fatal."""
     path = Path(path)
-    kind = detect_format(path, fmt)
-    content = read_text_file(path)
-    reader = {"jsonl": _jsonl_rows, "csv": _csv_rows, "txt": _txt_rows}[kind]
+    source = open_rows(path, detect_format(path, fmt), text_field=text_field)
+    if source.format in ("csv", "tsv"):
+        if source.columns is None:
+            raise InputError("the CSV file is empty (no header row)", path=str(path), line=1)
+        if text_field not in source.columns:
+            raise InputError(f"no column named {text_field!r}; columns are {source.columns} (use --text-field)",
+                             path=str(path), line=1, field=text_field)
     rows: list[InputRow] = []
-    errors: list[RowError] = []
-    for index, line, record, problem in reader(content, path, text_field):
-        if problem:
-            errors.append(RowError(str(path), line, problem[0], problem[1]))
+    errors: list[Problem] = []
+    for index, entry in enumerate(source):
+        problem = entry if isinstance(entry, Problem) else _row_problem(entry, str(path), text_field, id_field)
+        if problem is not None:
+            errors.append(problem)
             continue
-        bad = next(((name, why) for name, value in record.items()
-                    if isinstance(value, str) and (why := not_text(value))), None)
-        if bad is not None:
-            errors.append(RowError(str(path), line, *bad))
-            continue
-        text = record.get(text_field)
-        if text is None:
-            errors.append(RowError(str(path), line, text_field,
-                                   f"missing; the row has fields {sorted(record)} (use --text-field)"))
-            continue
-        if not isinstance(text, str) or not text.strip():
-            errors.append(RowError(str(path), line, text_field, "empty text"))
-            continue
-        row_id = str(record.get(id_field)) if id_field and record.get(id_field) is not None else str(index + 1)
-        if id_field and record.get(id_field) is None:
-            errors.append(RowError(str(path), line, id_field, "missing id (use --id-field)"))
-            continue
-        rows.append(InputRow(index=index, line=line, id=row_id, text=text, fields=record))
+        record = entry.record
+        row_id = str(record[id_field]) if id_field else str(index + 1)
+        rows.append(InputRow(index=index, line=entry.line, id=row_id, text=record[text_field], fields=record))
     if not rows and not errors:  # the same answer the service gives the same upload
         raise InputError("has no rows to rewrite (it is empty, or holds only blank lines or a header)",
                          path=str(path))
     return rows, errors
 
 
-def _jsonl_rows(content: str, path: Path, text_field: str):
-    index = 0
-    for number, raw in numbered_lines(content):
-        if not raw.strip():
-            continue
-        try:
-            record = loads_bounded(raw)
-        except json.JSONDecodeError as exc:
-            yield index, number, {}, ("json", f"malformed JSON ({exc.msg} at column {exc.colno})")
-        except JsonTooDeepError as exc:
-            yield index, number, {}, ("json", str(exc))
-        else:
-            if not isinstance(record, dict):
-                yield index, number, {}, ("json", "each line must be a JSON object")
-            else:
-                yield index, number, record, None
-        index += 1
-
-
-def _csv_rows(content: str, path: Path, text_field: str):
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    if reader.fieldnames is None:
-        raise InputError("the CSV file is empty (no header row)", path=str(path), line=1)
-    if text_field not in reader.fieldnames:
-        raise InputError(f"no column named {text_field!r}; columns are {reader.fieldnames} (use --text-field)",
-                         path=str(path), line=1, field=text_field)
-    start = reader.line_num + 1
-    for index, record in enumerate(reader):
-        if None in record:  # more cells than header columns
-            yield index, start, {}, ("row", f"{len(reader.fieldnames) + len(record[None])} cells but "
-                                     f"{len(reader.fieldnames)} columns")
-        else:
-            yield index, start, dict(record), None
-        start = reader.line_num + 1
-
-
-def _txt_rows(content: str, path: Path, text_field: str):
-    index = 0
-    for number, raw in numbered_lines(content):
-        if raw.strip():
-            yield index, number, {text_field: raw}, None
-            index += 1
+def _row_problem(row: Row, path: str, text_field: str, id_field: str | None) -> Problem | None:
+    """Why a row cannot be rewritten, or None."""
+    record = row.record
+    bad = next(((name, why) for name, value in record.items() if isinstance(value, str) and (why := not_text(value))),
+               None)
+    if bad is not None:
+        return Problem(path, row.line, *bad)
+    text = record.get(text_field)
+    if text is None:
+        return Problem(path, row.line, text_field, f"missing; the row has fields {sorted(record)} (use --text-field)")
+    if not isinstance(text, str) or not text.strip():
+        return Problem(path, row.line, text_field, "empty text")
+    if id_field and record.get(id_field) is None:
+        return Problem(path, row.line, id_field, "missing id (use --id-field)")
+    return None

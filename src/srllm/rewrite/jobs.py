@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srllm.data.writers import atomic_open, write_csv
 from srllm.errors import InputError
 from srllm.lines import split_lines
 from srllm.provenance import file_sha256
-from srllm.rewrite.inputs import InputRow, RowError, read_rows
+from srllm.rewrite.inputs import InputRow, read_rows
+from srllm.text.readers import Problem
+from srllm.text.writers import output_format, write_rows
 
-OUTPUT_FORMATS = ("jsonl", "csv")
 RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
 # Set by the guard (srllm.rewrite.guard): ok | unchanged | flagged | skipped, the scores and why.
 GUARD_FIELDS = ("status", "scores", "reasons", "spans")
@@ -36,7 +36,7 @@ class JobReport:
     rows_total: int
     rows_done_before: int
     rows_rewritten: int
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
     errors_path: Path | None = None
     statuses: dict[str, int] = field(default_factory=dict)  # guard status -> rows, this run
 
@@ -89,7 +89,7 @@ def check_job_output(output: str | Path, errors_path: str | Path | None = None, 
     replace a finished or interrupted run without --overwrite/--resume. Cheap: run it before a model
     loads. The output format."""
     output = Path(output)
-    fmt = _output_format(output)
+    fmt = output_format(output)
     for name, path in written_paths(output, Path(errors_path) if errors_path else None).items():
         folder = path.parent
         if not folder.is_dir():
@@ -103,14 +103,6 @@ def check_job_output(output: str | Path, errors_path: str | Path | None = None, 
                          "--overwrite to start over", path=str(output))
     if output.exists():
         raise InputError("already exists; pass --overwrite to replace it", path=str(output))
-    return fmt
-
-
-def _output_format(output: Path) -> str:
-    fmt = output.suffix.lstrip(".").lower()
-    fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"the output must end in .jsonl or .csv, not .{fmt}", path=str(output))
     return fmt
 
 
@@ -152,9 +144,10 @@ def _check_finished(output: Path, input_hash: str, input_path: Path) -> None:
 def _finish(output: Path, final: list[dict[str, Any]], out_fmt: str, input_path: Path, input_hash: str,
             csv_escape: bool) -> None:
     """Output, then its job file, then drop the partial: a kill in between leaves a resumable state."""
-    write_atomic(output, final, out_fmt, csv_escape=csv_escape)
+    write_rows(output, final if out_fmt in ("jsonl", "json") else [_flat(row) for row in final], out_fmt,
+               csv_escape=csv_escape)
     record = {"input": str(input_path), "input_sha256": input_hash, "rows": len(final)}
-    write_atomic(manifest_path(output), [record], "jsonl")
+    write_rows(manifest_path(output), [record], "jsonl")
     partial_path(output).unlink(missing_ok=True)
 
 
@@ -162,14 +155,6 @@ def _append(handle: Any, records: Sequence[dict[str, Any]]) -> None:
     handle.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def write_atomic(path: Path, rows: Sequence[dict[str, Any]], fmt: str, *, csv_escape: bool = True) -> None:
-    with atomic_open(path) as handle:
-        if fmt == "jsonl":
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        else:
-            write_csv(handle, [_flat(row) for row in rows], escape=csv_escape)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -237,22 +222,22 @@ def _in_file(exc: InputError, batch: list[InputRow], path: str | None) -> InputE
 
 
 def _screen_rows(rows: list[InputRow], check: Callable[[str], str | None] | None, path: Path,
-                 text_field: str) -> tuple[list[InputRow], list[RowError]]:
+                 text_field: str) -> tuple[list[InputRow], list[Problem]]:
     """Rows the rewriter can take, and an error for each it cannot (before any model time is spent)."""
     if check is None:
         return rows, []
     kept: list[InputRow] = []
-    errors: list[RowError] = []
+    errors: list[Problem] = []
     for row in rows:
         problem = check(row.text)
         if problem:
-            errors.append(RowError(str(path), row.line, text_field, problem))
+            errors.append(Problem(str(path), row.line, text_field, problem))
         else:
             kept.append(row)
     return kept, errors
 
 
-def first_error(errors: Sequence[RowError]) -> InputError:
+def first_error(errors: Sequence[Problem]) -> InputError:
     """The error that stops a job without --skip-invalid: the first bad row, and how many more."""
     first = errors[0]
     more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
@@ -317,7 +302,7 @@ def run_file_job(
     report = JobReport(output=output, rows_total=len(rows), rows_done_before=0, rows_rewritten=0, errors=errors)
     if errors:
         report.errors_path = Path(errors_path) if errors_path else default_errors_path(output)
-        write_atomic(report.errors_path, [error.to_dict() for error in errors], "jsonl")
+        write_rows(report.errors_path, [error.to_dict() for error in errors], "jsonl")
     if finished:
         report.rows_done_before = report.rows_total
         return report  # finished earlier from this same input; nothing to do

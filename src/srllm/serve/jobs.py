@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srllm.data.writers import write_csv
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.inputs import read_rows
 from srllm.serve.logs import service_log
 from srllm.serve.sqlite import make_private
+from srllm.text.writers import write_csv
 
 log = service_log()  # control characters in what it logs are escaped (no forged lines)
 
@@ -187,7 +187,7 @@ def to_jsonl(rows: Iterator[dict[str, Any]]) -> str:
 
 
 def to_csv(rows: Iterator[dict[str, Any]], escape: bool = True) -> str:
-    """escape=False: formula-like cells verbatim, for machine consumers (see data.writers.csv_cell)."""
+    """escape=False: formula-like cells verbatim, for machine consumers (see text.writers.csv_cell)."""
     rows = [{key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
              for key, value in row.items()} for row in rows]
     buffer = io.StringIO()

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from srllm.data.writers import atomic_open
 from srllm.errors import InputError
 from srllm.evaluate.scorers.judge import LABELS, TAGS, build_model
 from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 from srllm.provenance import file_sha256
+from srllm.text.writers import atomic_open
 
 
 @dataclass

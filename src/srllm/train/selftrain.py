@@ -307,8 +307,9 @@ def _prefix(config: RoundConfig) -> str:
 def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, progress: bool = True) -> dict[str, Any]:
     """Sample, verify and write one round; returns the round manifest (also OUT/round.json)."""
     from srllm.data.mix import write_json
-    from srllm.data.writers import write_jsonl, write_records
+    from srllm.data.writers import write_records
     from srllm.provenance import file_sha256
+    from srllm.text.writers import write_jsonl
 
     pool = read_pool(config.pool)
     if config.hard_from:

@@ -132,7 +132,7 @@ def read_candidates(path: Path, ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    from srllm.data.writers import write_csv as write_escaped_csv
+    from srllm.text.writers import write_csv as write_escaped_csv
 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         write_escaped_csv(handle, rows, SHEET_COLUMNS)  # raters open it in a spreadsheet

@@ -5,10 +5,10 @@ facts" (arXiv 2404.01399, Section 2.2). Facts in short social-media/job texts ar
 names, numbers, dates and a handful of content words, so we measure two things:
 
 1. `units_kept`: the weighted share of the original's *content units* found in the rewrite.
-   Units are numbers (normalised: "$1,200" == "1200", "five" == "5"), capitalised names
-   (weight 2, like numbers) and content-word stems (Snowball stemmer, sklearn stop words
-   removed; weight 1). Words of the `biased_words` given for the pair are removed first, since
-   a good rewrite is meant to drop them.
+   Units are the facts of srllm.text.facts, the same the guard checks: numbers ("$1,200" ==
+   "1200", "five" == "5") and names/places (weight 2), and content-word stems (Snowball
+   stemmer, stop words removed; weight 1). Words of the `biased_words` given for the pair are
+   removed first, since a good rewrite is meant to drop them.
 2. `similarity`: cosine of all-MiniLM-L6-v2 embeddings, which sees paraphrase and topic.
 
 `retention = w * units_kept + (1 - w) * similarity`, and `retained = retention >= threshold`.
@@ -24,40 +24,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from srllm.errors import InputError, SrllmError
 from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.text.facts import content_words, kept_facts, missing_facts, words
 
 # Chosen on the calibration half of data/eval/retention_labels.jsonl (see README.md, "Scorers").
 DEFAULT_UNIT_WEIGHT = 0.5
 DEFAULT_THRESHOLD = 0.64
 NAME_WEIGHT = 2.0
-
-# Numbers may carry a unit/ordinal suffix ("15th", "10am", "4B"); words may contain digits ("Q3").
-TOKEN_RE = re.compile(r"[$£€]?\d[\d,]*(?:\.\d+)?(?:%|[A-Za-z]+)?|[A-Za-z][A-Za-z0-9'\-]*")
-NUMBER_SUFFIXES = ("st", "nd", "rd", "th", "am", "pm")
-# "one" is left out: far more often a pronoun ("one of them") than a count.
-NUMBER_WORDS = {
-    "zero": "0", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
-    "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-    "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "dozen": "12",
-}
-# Sentence-initial function words that are capitalised only by position.
-_SENTENCE_END = re.compile(r"[.!?:;\"“”]\s*$")
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    # Negations carry meaning for retention but are stop words in sklearn's list; "one".."ten"
-    # are numbers here, handled by NUMBER_WORDS.
-    return frozenset(ENGLISH_STOP_WORDS) - {"not", "no", "never", "nor"} - set(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=1)
@@ -67,74 +45,49 @@ def _stemmer():
     return SnowballStemmer("english")
 
 
-def _normalise_number(token: str) -> str:
-    value = token.lower().lstrip("$£€").rstrip("%").replace(",", "")
-    for suffix in NUMBER_SUFFIXES:
-        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "").isdigit():
-            value = value[: -len(suffix)]
-    if "." in value:
-        value = value.rstrip("0").rstrip(".")
-    return value
-
-
 @dataclass(frozen=True)
 class ContentUnits:
-    """Content units of a text: normalised numbers, name stems and content-word stems."""
+    """Content units of a text: number and name keys (srllm.text.facts) and content-word stems."""
 
     numbers: frozenset[str]
     names: frozenset[str]
     words: frozenset[str]
 
-    def all_stems(self) -> frozenset[str]:
-        return self.numbers | self.names | self.words
+
+def _stems(text: str) -> set[str]:
+    stem = _stemmer().stem
+    return {stem(word) for word in content_words(text)}
 
 
 def content_units(text: str, exclude: Sequence[str] = ()) -> ContentUnits:
     """Extract content units; words of the phrases in `exclude` (e.g. biased words) are left out."""
-    stem, stop = _stemmer().stem, _stopwords()
-    excluded = {stem(t.lower()) for phrase in exclude for t in TOKEN_RE.findall(phrase)}
-    numbers, names, words = set(), set(), set()
-    for match in TOKEN_RE.finditer(text):
-        token = match.group()
-        lower = token.lower().strip("'-")
-        if lower.endswith("'s"):
-            lower = lower[:-2]
-        if token[0].isdigit() or token[0] in "$£€":
-            numbers.add(_normalise_number(token))
-            continue
-        if lower in NUMBER_WORDS:
-            numbers.add(NUMBER_WORDS[lower])
-            continue
-        if lower in stop or len(lower) < 2:
-            continue
-        key = stem(lower)
-        if key in excluded:
-            continue
-        sentence_start = match.start() == 0 or bool(_SENTENCE_END.search(text[: match.start()]))
-        if token[0].isupper() and not sentence_start:
-            names.add(key)
-        else:
-            words.add(key)
-    # A word seen capitalised mid-sentence anywhere is a name everywhere.
-    return ContentUnits(frozenset(numbers), frozenset(names), frozenset(words - names))
+    facts = kept_facts(text, exclude)
+    numbers = {fact.key for fact in facts if fact.kind == "number"}
+    names = {fact.key for fact in facts if fact.kind != "number"}
+    # A name is counted once, as a name (weight 2), not again as a word.
+    name_stems = {stem for fact in facts if fact.kind != "number" for stem in _stems(fact.key)}
+    excluded = {_stemmer().stem(word) for phrase in exclude for word in words(phrase)}
+    return ContentUnits(frozenset(numbers), frozenset(names), frozenset(_stems(text) - name_stems - excluded))
 
 
 def units_kept(original: str, rewrite: str, exclude: Sequence[str] = ()) -> Result:
-    """Weighted share of the original's units present in the rewrite, plus per-kind shares."""
+    """Weighted share of the original's units present in the rewrite, plus per-kind shares. Numbers and
+    names count as kept exactly when the guard finds them (`missing_facts`)."""
     source = content_units(original, exclude)
-    present = content_units(rewrite).all_stems()
+    missing = {fact.key for fact in missing_facts(original, rewrite, exclude=exclude)}
+    numbers_kept, names_kept = len(source.numbers - missing), len(source.names - missing)
+    words_kept = len(source.words & _stems(rewrite))
 
-    def share(units: frozenset[str]) -> float:
-        return 1.0 if not units else len(units & present) / len(units)
+    def share(kept: int, units: frozenset[str]) -> float:
+        return 1.0 if not units else kept / len(units)
 
     weighted_total = NAME_WEIGHT * (len(source.numbers) + len(source.names)) + len(source.words)
-    weighted_kept = (NAME_WEIGHT * (len(source.numbers & present) + len(source.names & present))
-                     + len(source.words & present))
+    weighted_kept = NAME_WEIGHT * (numbers_kept + names_kept) + words_kept
     return {
         "units_kept": 1.0 if weighted_total == 0 else weighted_kept / weighted_total,
-        "numbers_kept": share(source.numbers),
-        "names_kept": share(source.names),
-        "words_kept": share(source.words),
+        "numbers_kept": share(numbers_kept, source.numbers),
+        "names_kept": share(names_kept, source.names),
+        "words_kept": share(words_kept, source.words),
     }
 
 

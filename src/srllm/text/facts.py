@@ -1,4 +1,8 @@
-"""Facts a rewrite must keep: numbers, names and places of the input.
+"""Facts a rewrite must keep: numbers, names and places of the input, and its content words.
+
+The one definition of a fact in srllm: the guard checks a candidate with `missing_facts` /
+`added_facts`, and the retention scorer (srllm.evaluate.scorers.retention) measures the same facts,
+so the two cannot disagree on what was kept.
 
 The SR-LLM paper asks a safe rewrite to keep "the original intent and facts" (arXiv 2404.01399,
 Section 2.2). In short social-media and job texts the checkable facts are numbers (amounts,
@@ -22,11 +26,16 @@ FactKind = Literal["number", "name", "place"]
 
 # A number with its attached symbols: $1,200  2.3  7:40  6-0  22%  5K  3D  Q3  #4471  1980s
 _NUMBER = re.compile(r"(?<![\w.])[$£€#]?\d+(?:[.,:]\d+)*(?:[-–]\d+)?(?:%|[A-Za-z]{1,3}\b)?")
+# A count written as a word is a fact like its digits ("two invoices" == "2 invoices"). The guard used
+# to match these only in the rewrite, so "two" dropped from the input went unnoticed while the
+# retention scorer counted it; now both count it. "one" is left out: far more often a pronoun
+# ("one of them") than a count.
 _NUMBER_WORDS = {
-    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "zero": "0", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
     "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
-    "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
-    "thousand": "1000", "million": "1000000", "dozen": "12",
+    "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+    "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1000000",
+    "dozen": "12",
 }
 _ORDINAL_WORDS = {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5"}
 _WORD = re.compile(r"[A-Za-z][\w'’&-]*")
@@ -69,31 +78,40 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+# Suffixes that say how a number is read, not which number it is ("15th" == "15", "10am" == "10 a.m.").
+# Decimals are kept as written ("3.10" is not "3.1" when it is a version).
+_READING_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th|s|%|am|pm)$")
+
+
 def _number_key(token: str) -> str:
-    """'$1,200' -> '1200', '7:40' -> '7:40', '22%' -> '22', '5K' -> '5k', '1980s' -> '1980'."""
+    """'$1,200' -> '1200', '7:40' -> '7:40', '22%' -> '22', '5K' -> '5k', '1980s' -> '1980', '10am' -> '10'."""
     value = token.lstrip("$£€#").replace(",", "").lower()
-    value = re.sub(r"(st|nd|rd|th|s|%)$", "", value) if re.search(r"\d(st|nd|rd|th|s|%)$", value) else value
-    return value.replace("–", "-")
+    return _READING_SUFFIX.sub("", value).replace("–", "-")
 
 
 def _number_keys(text: str) -> set[str]:
     """Every number of a text, as keys; number words count as their digits ("twelve" == "12")."""
     keys = {_number_key(match.group()) for match in _NUMBER.finditer(text)}
-    for word in re.findall(r"[a-z]+", _normalise(text)):
-        if word in _NUMBER_WORDS:
-            keys.add(_NUMBER_WORDS[word])
-        if word in _ORDINAL_WORDS:
-            keys.add(_ORDINAL_WORDS[word])
+    keys |= {key for _, key in _number_words(text)}
+    keys |= {_ORDINAL_WORDS[word] for word in re.findall(r"[a-z]+", _normalise(text)) if word in _ORDINAL_WORDS}
     # "6-0" keeps its parts too, so "6 to 0" still counts as the same score.
     keys |= {part for key in list(keys) for part in re.split(r"[-:]", key) if part}
     return keys
 
 
+def _number_words(text: str) -> list[tuple[str, str]]:
+    """(word as written, digits) for each count written as a word ("twelve" -> "12")."""
+    return [(match.group(), _NUMBER_WORDS[match.group().lower()]) for match in re.finditer(r"[A-Za-z]+", text)
+            if match.group().lower() in _NUMBER_WORDS]
+
+
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """sklearn's English stop words without the negations: "not" turns a statement around, so a rewrite
+    that drops or adds it changes the meaning (the retention scorer's rule, now the guard's too)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS)
+    return frozenset(ENGLISH_STOP_WORDS) - {"not", "no", "never", "nor"}
 
 
 def _is_capitalised(word: str) -> bool:
@@ -120,7 +138,7 @@ def _name_spans(text: str) -> list[tuple[str, bool]]:
         before = text[: words[start].start()]
         at_start = bool(_SENTENCE_START.search(before)) and not _ABBREVIATION_END.search(before)
         if at_start and start == i and i + 1 < len(words) and words[i + 1].group() in _NAME_VERBS \
-                and words[i].group().lower() not in _stopwords() and not words[i].group().endswith("s"):
+                and words[i].group().lower() not in stopwords() and not words[i].group().endswith("s"):
             at_start = False
         spans.append((re.sub(r"['’]s$", "", span), at_start))
         i += 1
@@ -148,6 +166,8 @@ def extract_facts(text: str) -> list[Fact]:
     for match in _NUMBER.finditer(text):
         key = _number_key(match.group())
         facts.setdefault(f"n:{key}", Fact(match.group(), "number", key))
+    for word, key in _number_words(text):
+        facts.setdefault(f"n:{key}", Fact(word, "number", key))
     spans = _name_spans(text)
     mid_sentence = {word.lower() for span, at_start in spans if not at_start for word in span.split()}
     for span, at_start in spans:
@@ -176,12 +196,24 @@ def fact_present(fact: Fact, rewrite: str, *, numbers: set[str] | None = None) -
     return re.search(r"(?<!\w)" + re.escape(fact.key), _normalise(rewrite)) is not None
 
 
+def excluded_keys(exclude: Iterable[str]) -> set[str]:
+    """The fact keys of the words and numbers in `exclude` (phrases such as "lazy immigrants" or "$4,000")."""
+    keys: set[str] = set()
+    for phrase in exclude:
+        keys |= _number_keys(phrase) | set(words(phrase))
+    return keys
+
+
+def kept_facts(source: str, exclude: Iterable[str] = ()) -> list[Fact]:
+    """The facts of `source` a rewrite must keep: all but those that are the harm (`exclude`)."""
+    excluded = excluded_keys(exclude)
+    return [fact for fact in extract_facts(source) if fact.key not in excluded]
+
+
 def missing_facts(source: str, rewrite: str, *, exclude: Iterable[str] = ()) -> list[Fact]:
     """Facts of `source` absent from `rewrite`; facts whose key is in `exclude` (the harm) don't count."""
-    excluded = {_normalise(word) for word in exclude}
     numbers = _number_keys(rewrite)
-    return [fact for fact in extract_facts(source)
-            if fact.key not in excluded and not fact_present(fact, rewrite, numbers=numbers)]
+    return [fact for fact in kept_facts(source, exclude) if not fact_present(fact, rewrite, numbers=numbers)]
 
 
 def added_facts(source: str, rewrite: str) -> list[Fact]:
@@ -196,9 +228,9 @@ def words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    """`words` without the English stop words ("the", "have", "been")."""
-    stop = _stopwords()
-    return [word for word in words(text) if word not in stop]
+    """`words` of two letters or more without the stop words ("the", "have", "been")."""
+    stop = stopwords()
+    return [word for word in words(text) if len(word) >= 2 and word not in stop]
 
 
 def new_words(source: str, rewrite: str) -> list[str]:
