@@ -89,8 +89,8 @@ def cmd_test(n: int) -> tuple[list[dict], str]:
 
 def demonstrations(k: int) -> list:
     """k seeded demonstrations from the shipped file (drawn from the train split only)."""
+    from srllm.engine.rewriter import _default_demonstrations
     from srllm.prompts import load_demonstrations, select_shots
-    from srllm.rewrite.engine import _default_demonstrations
 
     return select_shots(load_demonstrations(_default_demonstrations()), k, seed=0)
 

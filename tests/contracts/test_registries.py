@@ -171,11 +171,11 @@ def test_optional_backends_import_only_when_chosen() -> None:
     code = (
         "import sys\n"
         "from srllm.serve.backends import BACKENDS\n"
-        "lazy = ('srllm.serve.backends.openai', 'srllm.serve.backends.llama_cpp', 'httpx')\n"
+        "lazy = ('srllm.engine.openai', 'srllm.serve.backends.llama_cpp', 'httpx')\n"
         "assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]\n"
         "assert {'openai', 'llama-cpp'} <= set(BACKENDS.names())\n"
         "BACKENDS.get('openai')\n"
-        "assert 'srllm.serve.backends.openai' in sys.modules\n"
+        "assert 'srllm.engine.openai' in sys.modules\n"
         "assert 'srllm.serve.backends.llama_cpp' not in sys.modules\n"
     )
     src = str(Path(srllm.__file__).resolve().parents[1])

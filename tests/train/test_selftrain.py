@@ -36,8 +36,8 @@ def guard():
 
 @pytest.fixture(scope="module")
 def rewriter(tiny_llama_dir: Path):
+    from srllm.engine.rewriter import GenerationSettings, Rewriter
     from srllm.models import load_causal_lm
-    from srllm.rewrite.engine import GenerationSettings, Rewriter
 
     return Rewriter(load_causal_lm(str(tiny_llama_dir)), settings=GenerationSettings(max_new_tokens=8))
 

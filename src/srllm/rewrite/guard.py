@@ -39,9 +39,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from srllm.engine.rewriter import GenerationSettings, Rewriter, RewriteResult
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.edit import edit_candidate
-from srllm.rewrite.engine import GenerationSettings, Rewriter, RewriteResult
 from srllm.rewrite.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]

@@ -357,13 +357,13 @@ def hard_inputs(pool: Sequence[PoolItem], round_dir: str | Path) -> list[PoolIte
 
 
 def _load(config: RoundConfig, rewriter: Any, guard: Any) -> tuple[Any, Any]:
-    from srllm.rewrite.engine import Rewriter
+    from srllm.engine.rewriter import Rewriter
     from srllm.rewrite.guard import Guard, GuardConfig
 
     if guard is None:
         guard = Guard(GuardConfig(edit_candidate=config.edit_candidate)).load()
     if rewriter is None and config.teacher:
-        from srllm.rewrite.llama_cpp import LlamaCppRewriter
+        from srllm.engine.llama_cpp import LlamaCppRewriter
 
         rewriter = LlamaCppRewriter.load(config.teacher, seed=config.seed)
     elif rewriter is None:

@@ -113,8 +113,8 @@ def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "deb
                   demonstrations: str | None = None, exclude_texts: Sequence[str] = (),
                   max_new_tokens: int | None = None, seed: int = 0) -> Any | None:
     """A Rewriter for the variant, or None (with a note) when it cannot be built."""
+    from srllm.engine.rewriter import GenerationSettings, Rewriter
     from srllm.prompts import load_demonstrations, select_shots
-    from srllm.rewrite.engine import GenerationSettings, Rewriter
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     shots = []

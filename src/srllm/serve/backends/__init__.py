@@ -35,7 +35,7 @@ from srllm.serve.backends import transformers  # noqa: E402
 
 register_backend("transformers")(transformers.load)
 # Imported only when chosen, so a transformers server never imports httpx or llama-cpp-python.
-BACKENDS.register("openai", lazy="srllm.serve.backends.openai:load")
+BACKENDS.register("openai", lazy="srllm.engine.openai:load")
 BACKENDS.register("llama-cpp", lazy="srllm.serve.backends.llama_cpp:load")
 
 __all__ = ["BACKENDS", "ChatOutput", "Engine", "as_engine", "list_backends", "load_engine", "register_backend"]

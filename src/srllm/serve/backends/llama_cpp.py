@@ -1,7 +1,7 @@
 """`--backend llama-cpp`: the GGUF model through llama-cpp-python (optional extra `srllm[llamacpp]`).
 
 llama.cpp cannot apply our PEFT adapter, so this backend serves the base model (adapter None).
-The generation itself is `srllm.rewrite.llama_cpp.LlamaCppRewriter`, which self-training's teacher uses too.
+The generation itself is `srllm.engine.llama_cpp.LlamaCppRewriter`, which self-training's teacher uses too.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from srllm.engine.llama_cpp import LlamaCppRewriter
+from srllm.engine.rewriter import GenerationSettings
 from srllm.errors import SrllmError
 from srllm.rewrite import RewriteResult
-from srllm.rewrite.engine import GenerationSettings
-from srllm.rewrite.llama_cpp import LlamaCppRewriter
 from srllm.serve.backends.base import ChatOutput, Message
 from srllm.serve.settings import ServeSettings
 

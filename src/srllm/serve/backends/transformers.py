@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from srllm.engine.continuous import Cancelled, current_cancel
 from srllm.errors import InputError
 from srllm.models import LoadedModel
-from srllm.models.continuous import Cancelled, current_cancel
 from srllm.serve.backends.base import ChatOutput, Message, RewriterEngine
 from srllm.serve.settings import ServeSettings
 
@@ -28,8 +28,8 @@ def chat_generate(loaded: LoadedModel, messages: list[Message], *, max_tokens: i
     """One chat completion (OpenAI semantics: temperature 0 = greedy)."""
     import torch
 
+    from srllm.engine.rewriter import context_length, tokenizer_lock
     from srllm.prompts.tokens import encode_messages
-    from srllm.rewrite.engine import context_length, tokenizer_lock
 
     tokenizer, model = loaded.tokenizer, loaded.model
     with tokenizer_lock(tokenizer):  # the rewrite endpoints share this tokenizer

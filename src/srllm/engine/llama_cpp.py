@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from srllm.engine.clean import clean_response
+from srllm.engine.rewriter import GenerationSettings, RewriteResult
 from srllm.errors import SrllmError
 from srllm.progress import optional_progress
 from srllm.prompts import Demonstration, build_messages, get_template
-from srllm.rewrite.clean import clean_response
-from srllm.rewrite.engine import GenerationSettings, RewriteResult
 
 
 class LoadedGGUF:
@@ -85,7 +85,7 @@ class LlamaCppRewriter:
              seed: int = 0, n_ctx: int = 4096) -> LlamaCppRewriter:
         """k_shot: worked examples before each text (a bigger model follows them closely); the shared
         head stays the same across texts, so llama.cpp reuses its KV cache."""
-        from srllm.rewrite.engine import shots_for
+        from srllm.engine.rewriter import shots_for
 
         return cls(load_gguf(path, n_ctx=n_ctx, seed=seed), template=template,
                    shots=shots_for(k_shot, demonstrations, seed), settings=settings, seed=seed)

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from srllm.models.prefix_cache import PrefixCache, cache_kwarg, layout
+from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, layout
 
 # Spare columns each layer allocates beyond what it holds; a step that runs out reallocates.
 SPARE_COLUMNS = 64

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from srllm.engine.clean import clean_response
 from srllm.errors import SrllmError
 from srllm.prompts import build_messages, get_template
 from srllm.rewrite import RewriteResult
-from srllm.rewrite.clean import clean_response
 from srllm.serve.backends.base import ChatOutput, Message, public_name
 from srllm.serve.settings import ServeSettings
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from srllm.engine.prefix_cache import common_prefix_length, layout
 from srllm.models import LoadedModel
-from srllm.models.prefix_cache import common_prefix_length, layout
 from srllm.rewrite import GenerationSettings, Rewriter
 
 TEXTS = [

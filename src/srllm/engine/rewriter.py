@@ -8,10 +8,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from srllm.engine.chunk import chunk_text
+from srllm.engine.clean import clean_response
+from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.errors import InputError
 from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
-from srllm.models.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.progress import optional_progress
 from srllm.prompts import (
     Demonstration,
@@ -24,8 +26,6 @@ from srllm.prompts import (
 )
 from srllm.prompts.render import Message
 from srllm.prompts.tokens import encode_messages, encode_text
-from srllm.rewrite.chunk import chunk_text
-from srllm.rewrite.clean import clean_response
 
 
 @dataclass
@@ -261,10 +261,10 @@ class Rewriter:
     def _generate_continuous(
         self, texts: Sequence[str], *, batch_size: int, progress: bool
     ) -> list[tuple[list[str], int, int]]:
-        """All texts through the model's shared decode loop (`models.continuous`), `batch_size` rows
+        """All texts through the model's shared decode loop (`engine.continuous`), `batch_size` rows
         at a time. Greedy results equal the generate() path's, except that each row's budget follows
         its own length rather than its batch's longest."""
-        from srllm.models.continuous import Request, Sampling, decode_loop
+        from srllm.engine.continuous import Request, Sampling, decode_loop
 
         tokenizer = self.loaded.tokenizer
         n = max(1, self.settings.num_return_sequences)

@@ -1,4 +1,4 @@
-"""Continuous batching (`srllm.models.continuous`) changes speed only: greedy rewrites equal the
+"""Continuous batching (`srllm.engine.continuous`) changes speed only: greedy rewrites equal the
 generate() path's, finished rows leave the batch at once, and concurrent callers share steps."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from srllm.models import LoadedModel
-from srllm.models.continuous import (
+from srllm.engine.continuous import (
     Cancelled,
     ContinuousDecoder,
     DecodeLoop,
@@ -18,6 +17,7 @@ from srllm.models.continuous import (
     cancel_on,
     decode_loop,
 )
+from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
 
 TEXTS = [

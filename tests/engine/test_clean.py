@@ -1,6 +1,6 @@
 import pytest
 
-from srllm.rewrite.clean import clean_response
+from srllm.engine.clean import clean_response
 
 
 @pytest.mark.parametrize(
