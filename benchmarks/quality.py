@@ -89,10 +89,10 @@ def cmd_test(n: int) -> tuple[list[dict], str]:
 
 def demonstrations(k: int) -> list:
     """k seeded demonstrations from the shipped file (drawn from the train split only)."""
-    from srllm.engine.rewriter import _default_demonstrations
+    from srllm.engine.rewriter import default_demonstrations
     from srllm.prompts import load_demonstrations, select_shots
 
-    return select_shots(load_demonstrations(_default_demonstrations()), k, seed=0)
+    return select_shots(load_demonstrations(default_demonstrations()), k, seed=0)
 
 
 # -- one variant ----------------------------------------------------------------------------------

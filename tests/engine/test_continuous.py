@@ -17,6 +17,7 @@ from srllm.engine.continuous import (
     cancel_on,
     decode_loop,
 )
+from srllm.engine.rewriter import end_of_turn_ids
 from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
 
@@ -91,7 +92,8 @@ def test_rows_with_sampling_do_not_disturb_greedy_rows(tiny_loaded: LoadedModel)
 def test_concurrent_callers_share_decode_steps(tiny_loaded: LoadedModel) -> None:
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=12))
     expected = [r.rewrite for r in rewriter.rewrite(TEXTS, batch_size=8)]
-    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id,
+                       eos_ids=end_of_turn_ids(tiny_loaded))
     steps, rows = loop.decoder.steps, loop.decoder.rows_stepped
     outputs: dict[int, str] = {}
     start = threading.Barrier(len(TEXTS))
@@ -112,7 +114,8 @@ def test_concurrent_callers_share_decode_steps(tiny_loaded: LoadedModel) -> None
 
 def test_an_error_reaches_the_caller_and_the_loop_keeps_working(tiny_loaded: LoadedModel) -> None:
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=6))
-    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id,
+                       eos_ids=end_of_turn_ids(tiny_loaded))
     vocab = tiny_loaded.model.config.vocab_size
     with pytest.raises(IndexError):
         loop.generate([Request([1, 2, vocab + 5], 4)])
@@ -122,7 +125,8 @@ def test_an_error_reaches_the_caller_and_the_loop_keeps_working(tiny_loaded: Loa
 
 def test_the_widest_call_in_flight_sets_the_slots(tiny_loaded: LoadedModel) -> None:
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=12))
-    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id,
+                       eos_ids=end_of_turn_ids(tiny_loaded))
     widths: list[int] = []
     start = threading.Barrier(2)
 
@@ -188,7 +192,8 @@ def test_rows_submitted_inside_cancel_on_stop_when_the_event_is_set(tiny_loaded:
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     budget = 80  # the tiny model's context (256) holds the prompt (~150 tokens), the text and this
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=budget))
-    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id, eos_ids=rewriter._eos_ids())
+    loop = decode_loop(tiny_loaded.model, pad_id=tiny_loaded.tokenizer.pad_token_id,
+                       eos_ids=end_of_turn_ids(tiny_loaded))
     monkeypatch.setattr(loop.decoder, "eos_ids", set())  # every row would run its whole budget
     cancel = threading.Event()
     cancel.set()

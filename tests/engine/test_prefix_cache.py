@@ -42,5 +42,5 @@ def test_cached_head_with_several_sampled_candidates(tiny_loaded: LoadedModel) -
         settings = GenerationSettings(max_new_tokens=6, do_sample=True, num_return_sequences=3,
                                       continuous=continuous)
         out = Rewriter(tiny_loaded, settings=settings).generate(TEXTS, batch_size=2)
-        assert [len(candidates) for candidates, _, _ in out] == [3, 3, 3]
-        assert all(generated > 0 for _, _, generated in out)
+        assert [len(g.candidates) for g in out] == [3, 3, 3]
+        assert all(g.generated_tokens > 0 for g in out)

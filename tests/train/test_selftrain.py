@@ -124,7 +124,7 @@ def test_hard_from_keeps_only_the_inputs_an_earlier_round_failed(tmp_path: Path)
 
 def test_a_teacher_round_runs_the_gguf_model_and_marks_its_pairs(tmp_path: Path, guard) -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'srllm[llamacpp]')")
-    from srllm.serve.backends.llama_cpp import find_gguf
+    from srllm.engine.llama_cpp import find_gguf
 
     try:
         gguf = find_gguf("smollm2-135m-instruct")

@@ -26,6 +26,7 @@ leave the batch before the next step, like finished rows, and the caller gets `C
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -83,13 +84,15 @@ GREEDY = Sampling()
 @dataclass
 class Request:
     """One prompt to continue. The first `head` ids are a prefix many prompts share (see
-    `prefix_cache`); `key` is the caller's handle, returned with the result."""
+    `prefix_cache`); `key` is the caller's handle, returned with the result; `stop`: the tokens that end
+    this row (None: the loop's end-of-turn tokens)."""
 
     ids: Sequence[int]
     max_new_tokens: int
     key: Any = None
     sampling: Sampling = GREEDY
     head: int = 0
+    stop: frozenset[int] | None = None
 
 
 @dataclass
@@ -265,7 +268,7 @@ class ContinuousDecoder:
             index = start + offset
             row = self._rows[index]
             row.tokens.append(token)
-            if token in self.eos_ids:
+            if token in (self.eos_ids if row.request.stop is None else row.request.stop):
                 finished.append(Finished(row.request.key, row.tokens, len(row.request.ids), "stop"))
             elif len(row.tokens) >= row.request.max_new_tokens:
                 finished.append(Finished(row.request.key, row.tokens, len(row.request.ids), "length"))
@@ -349,7 +352,7 @@ class DecodeLoop:
                 self.decoder.slots = max(self._slots.values())
             for index, request in enumerate(requests):
                 self.decoder.submit(Request(request.ids, request.max_new_tokens, (call, index),
-                                            request.sampling, request.head))
+                                            request.sampling, request.head, request.stop))
             self._ensure_thread()
             self._wake.notify()
         waiter.done.wait()
@@ -427,16 +430,20 @@ class _Waiter:
         self.done.set()
 
 
+# Each model's loop, kept here rather than as an attribute of the (third-party) model object. The
+# decoder holds its model and the loop's daemon thread lives with the process, so a model that has
+# decoded stays loaded, as it did when the loop hung on it.
+_LOOPS: weakref.WeakKeyDictionary[Any, DecodeLoop] = weakref.WeakKeyDictionary()
 _LOOPS_LOCK = threading.Lock()
 
 
 def decode_loop(model: Any, *, pad_id: int, eos_ids: Iterable[int]) -> DecodeLoop:
-    """The model's shared decode loop (created on first use, kept on the model object)."""
+    """The model's shared decode loop (created on first use by whoever asks first: later callers
+    share it, its pad and end-of-turn ids included)."""
     with _LOOPS_LOCK:
-        loop = getattr(model, "_srllm_decode_loop", None)
+        loop = _LOOPS.get(model)
         if loop is None:
-            loop = DecodeLoop(ContinuousDecoder(model, pad_id=pad_id, eos_ids=eos_ids))
-            model._srllm_decode_loop = loop
+            loop = _LOOPS[model] = DecodeLoop(ContinuousDecoder(model, pad_id=pad_id, eos_ids=eos_ids))
         return loop
 
 

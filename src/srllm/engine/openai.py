@@ -1,4 +1,4 @@
-"""`--backend openai`: any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama, srllm serve).
+"""The `openai` engine: any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama, srllm serve).
 
 The prompt is built here with our templates (so prompt_version stays meaningful) and sent as chat
 messages; the remote server does the generation, we clean the answer the same way as locally.
@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from srllm.engine.args import EngineArgs
 from srllm.engine.clean import clean_response
+from srllm.engine.protocol import ChatOutput, RewriteResult, public_name
 from srllm.errors import SrllmError
 from srllm.prompts import build_messages, get_template
-from srllm.rewrite import RewriteResult
-from srllm.serve.backends.base import ChatOutput, Message, public_name
-from srllm.serve.settings import ServeSettings
+from srllm.prompts.render import Message
 
 
 class OpenAIChatEngine:
@@ -63,7 +63,7 @@ class OpenAIChatEngine:
                              adapter=None, method=self.method, prompt_version=self.prompt_version,
                              prompt_tokens=output.prompt_tokens, generated_tokens=output.completion_tokens)
 
-    def rewrite(self, texts: Sequence[str], *, batch_size: int = 8) -> list[RewriteResult]:
+    def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
         # Concurrent requests let the remote server batch them too.
         return list(self._pool.map(self._rewrite_one, texts))
 
@@ -72,10 +72,10 @@ class OpenAIChatEngine:
         self._pool.shutdown(wait=False)
 
 
-def load(settings: ServeSettings) -> OpenAIChatEngine:
-    if not settings.base_url:
+def load(args: EngineArgs) -> OpenAIChatEngine:
+    if not args.base_url:
         raise SrllmError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
-    return OpenAIChatEngine(settings.base_url, model=settings.remote_model or settings.model,
-                            template=settings.template, max_tokens=settings.max_new_tokens or 256,
+    return OpenAIChatEngine(args.base_url, model=args.remote_model or args.model,
+                            template=args.template, max_tokens=args.max_new_tokens or 256,
                             api_key=os.environ.get("SRLLM_REMOTE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-                            concurrency=settings.max_batch_size)
+                            concurrency=args.max_batch_size)

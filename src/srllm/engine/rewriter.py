@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from srllm.engine.chunk import chunk_text
 from srllm.engine.clean import clean_response
 from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
+from srllm.engine.protocol import ChatOutput, Generation, RewriteResult
 from srllm.errors import InputError
 from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
@@ -26,22 +28,6 @@ from srllm.prompts import (
 )
 from srllm.prompts.render import Message
 from srllm.prompts.tokens import encode_messages, encode_text
-
-
-@dataclass
-class RewriteResult:
-    text: str
-    rewrite: str
-    model: str
-    adapter: str | None
-    method: str
-    prompt_version: str
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    chunks: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,8 @@ class GenerationSettings:
         return max(16, int((cap - 32) / 1.5))
 
 
-def _default_demonstrations() -> Path | None:
+def default_demonstrations() -> Path | None:
+    """The shipped demonstrations file, if this install has it."""
     from srllm.paths import ASSETS_DIR
 
     path = ASSETS_DIR / "prompts" / "demonstrations.jsonl"
@@ -83,14 +70,16 @@ def shots_for(k_shot: int, demonstrations: str | Path | None, seed: int) -> list
     """k seeded demonstrations from a file (default: the shipped ones); none for k = 0."""
     if not k_shot:
         return []
-    source = demonstrations or _default_demonstrations()
+    source = demonstrations or default_demonstrations()
     if source is None:
         raise InputError("k-shot prompting needs a demonstrations file", field="demonstrations")
     return select_shots(load_demonstrations(source), k_shot, seed=seed)
 
 
 class Rewriter:
-    """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service."""
+    """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service (a `RewriteEngine`)."""
+
+    backend = "transformers"
 
     def __init__(
         self,
@@ -144,6 +133,18 @@ class Rewriter:
                         chunk=self.chunk if chunk is None else chunk)
 
     @property
+    def model(self) -> str:
+        return self.loaded.name
+
+    @property
+    def adapter(self) -> str | None:
+        return self.loaded.adapter
+
+    @property
+    def dtype(self) -> str | None:
+        return self.loaded.dtype
+
+    @property
     def method(self) -> str:
         if self.loaded.adapter:
             return self.loaded.method
@@ -176,13 +177,13 @@ class Rewriter:
             cursor += len(parts)
             results.append(RewriteResult(
                 text=text,
-                rewrite=" ".join(piece[0][0] for piece in pieces),
-                model=self.loaded.name,
-                adapter=self.loaded.adapter,
+                rewrite=" ".join(piece.candidates[0] for piece in pieces),
+                model=self.model,
+                adapter=self.adapter,
                 method=self.method,
                 prompt_version=self.prompt_version,
-                prompt_tokens=sum(piece[1] for piece in pieces),
-                generated_tokens=sum(piece[2] for piece in pieces),
+                prompt_tokens=sum(piece.prompt_tokens for piece in pieces),
+                generated_tokens=sum(piece.generated_tokens for piece in pieces),
                 chunks=len(parts),
             ))
         return results
@@ -193,9 +194,7 @@ class Rewriter:
         limit = self._input_limit()
         units: list[list[str]] = []
         for index, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise InputError("the text is empty", line=index + 1, field="text")
-            if problem := not_text(text):  # e.g. an undecodable byte of argv, kept as a lone surrogate
+            if problem := _text_problem(text):
                 raise InputError(problem, line=index + 1, field="text")
             tokens = self.count_tokens(text)
             if self._whole(tokens, limit):
@@ -213,6 +212,11 @@ class Rewriter:
         if self.chunk:
             return None
         return self._context_problem(self.count_tokens(text), self._input_limit())
+
+    def input_problem(self, text: str) -> str | None:
+        """Why `rewrite([text])` would refuse `text` (empty, not text, too long for the context), or None:
+        the guard asks before scoring an input."""
+        return _text_problem(text) or self.fit_problem(text)
 
     def _input_limit(self) -> int:
         if self._limit is None:
@@ -236,14 +240,12 @@ class Rewriter:
                 f"model's context of {self.context_length} tokens. Use --chunk to rewrite it "
                 "sentence by sentence, or split it.")
 
-    def generate(
-        self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False
-    ) -> list[tuple[list[str], int, int]]:
-        """Per text: (cleaned candidates, prompt tokens, generated tokens). Sorted by length to cut padding."""
+    def generate(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[Generation]:
+        """Per text its cleaned candidates and token counts. Sorted by length to cut padding."""
         if self.continuous:
             return self._generate_continuous(texts, batch_size=batch_size, progress=progress)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: list[tuple[list[str], int, int] | None] = [None] * len(texts)
+        results: list[Generation | None] = [None] * len(texts)
         with optional_progress(len(texts), progress, "rewriting") as advance:
             for start in range(0, len(order), batch_size):
                 batch = order[start: start + batch_size]
@@ -258,9 +260,12 @@ class Rewriter:
         # Prompt-learning adapters (prefix tuning) own the cache: they take the generate() path.
         return self.settings.continuous and self._prefix is not None
 
-    def _generate_continuous(
-        self, texts: Sequence[str], *, batch_size: int, progress: bool
-    ) -> list[tuple[list[str], int, int]]:
+    @property
+    def concurrent(self) -> bool:
+        """Overlapping `rewrite` calls share decode steps instead of queueing (the engine's optional extra)."""
+        return self.continuous
+
+    def _generate_continuous(self, texts: Sequence[str], *, batch_size: int, progress: bool) -> list[Generation]:
         """All texts through the model's shared decode loop (`engine.continuous`), `batch_size` rows
         at a time. Greedy results equal the generate() path's, except that each row's budget follows
         its own length rather than its batch's longest."""
@@ -275,7 +280,7 @@ class Rewriter:
         for i in order:
             budget = self.settings.budget(self.count_tokens(texts[i]))  # each row its own budget
             requests += [Request(self._prompt_ids(texts[i]), budget, (i, j), sampling, head) for j in range(n)]
-        loop = decode_loop(self.loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=self._eos_ids())
+        loop = decode_loop(self.loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=end_of_turn_ids(self.loaded))
         left = {i: n for i in order}
         with optional_progress(len(texts), progress, "rewriting") as advance:
             def on_result(position: int) -> None:
@@ -285,21 +290,22 @@ class Rewriter:
                     advance(1)
 
             finished = loop.generate(requests, slots=batch_size * n, on_result=on_result)
-        results: list[tuple[list[str], int, int]] = [([], 0, 0) for _ in texts]
         with tokenizer_lock(tokenizer):
             decoded = tokenizer.batch_decode([item.tokens for item in finished], skip_special_tokens=True)
+        candidates: list[list[str]] = [[] for _ in texts]
+        prompt_tokens, generated = [0] * len(texts), [0] * len(texts)
         for item, text in zip(finished, decoded, strict=True):
-            candidates, _, generated = results[item.key[0]]
-            results[item.key[0]] = (candidates + [clean_response(text)], item.prompt_tokens,
-                                    generated + len(item.tokens))
-        return results
+            index = item.key[0]
+            candidates[index].append(clean_response(text))
+            prompt_tokens[index] = item.prompt_tokens
+            generated[index] += len(item.tokens)
+        return [Generation(*row) for row in zip(candidates, prompt_tokens, generated, strict=True)]
 
-    def _eos_ids(self) -> set[int]:
-        """What ends a rewrite: the tokenizer's end of turn and the generation config's (may be a list)."""
-        configured = self.loaded.model.generation_config.eos_token_id
-        ids = set(configured if isinstance(configured, list) else [configured])
-        ids.add(self.loaded.tokenizer.eos_token_id)
-        return {int(token) for token in ids if token is not None}
+    def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput:
+        """One chat completion on this rewriter's model (`engine.chat`): the prompt is the messages alone."""
+        from srllm.engine.chat import chat_generate
+
+        return chat_generate(self.loaded, messages, max_tokens=max_tokens, temperature=temperature)
 
     def head_length(self) -> int:
         """Tokens every prompt of this rewriter starts with (system prompt, instruction, shots)."""
@@ -334,7 +340,7 @@ class Rewriter:
             encoded[cache_kwarg()] = self._prefix.batch(rows[0][:head], len(rows))
         return encoded, head
 
-    def _generate_batch(self, texts: list[str]) -> list[tuple[list[str], int, int]]:
+    def _generate_batch(self, texts: list[str]) -> list[Generation]:
         import torch
 
         tokenizer, model = self.loaded.tokenizer, self.loaded.model
@@ -363,23 +369,37 @@ class Rewriter:
             candidates = [clean_response(decoded[row * n + j]) for j in range(n)]
             generated = sum(_generated_length(new_tokens[row * n + j].tolist(), eos) for j in range(n))
             prompt_tokens = int(encoded["attention_mask"][row * n].sum())
-            results.append((candidates, prompt_tokens, generated))
+            results.append(Generation(candidates, prompt_tokens, generated))
         return results
 
 
+def _text_problem(text: Any) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return "the text is empty"
+    return not_text(text)  # e.g. an undecodable byte of argv, kept as a lone surrogate
+
+
+# One lock per tokenizer, kept here rather than on the tokenizer object: a fast tokenizer used from two
+# threads at once can raise "Already borrowed" (the service rewrites from several threads).
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
 def tokenizer_lock(tokenizer: Any) -> threading.Lock:
-    """One lock per tokenizer, kept on it (as the decode loop is kept on its model): a fast
-    tokenizer used from two threads at once can raise "Already borrowed" (the service rewrites
-    from several threads)."""
+    """The lock every user of `tokenizer` holds around encoding and decoding."""
     with _LOCKS_GUARD:
-        lock = getattr(tokenizer, "_srllm_lock", None)
+        lock = _LOCKS.get(tokenizer)
         if lock is None:
-            lock = threading.Lock()
-            tokenizer._srllm_lock = lock
+            lock = _LOCKS[tokenizer] = threading.Lock()
         return lock
+
+
+def end_of_turn_ids(loaded: LoadedModel) -> set[int]:
+    """What ends a rewrite: the tokenizer's end of turn and the generation config's (may be a list)."""
+    configured = loaded.model.generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(loaded.tokenizer.eos_token_id)
+    return {int(token) for token in ids if token is not None}
 
 
 def _can_share_prefix(loaded: LoadedModel) -> bool:

@@ -39,7 +39,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from srllm.engine.rewriter import GenerationSettings, Rewriter, RewriteResult
+from srllm.engine.protocol import RewriteResult, WrappedEngine
+from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.edit import edit_candidate
 from srllm.rewrite.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -446,8 +447,9 @@ def best(verdicts: Sequence[Verdict]) -> Verdict:
     return max(verdicts, key=lambda v: (v.passed, -len(v.reasons), v.rank))
 
 
-class GuardedRewriter:
-    """`Rewriter` plus the guard loop: same `.rewrite(texts, batch_size)`, results carry a status."""
+class GuardedRewriter(WrappedEngine):
+    """`Rewriter` plus the guard loop: same `.rewrite(texts, batch_size)`, results carry a status. A
+    `RewriteEngine` whose backend, model, adapter, method and prompt version are the Rewriter's."""
 
     def __init__(self, rewriter: Rewriter, guard: Guard | GuardConfig | None = None) -> None:
         self.rewriter = rewriter
@@ -464,10 +466,6 @@ class GuardedRewriter:
     @property
     def loaded(self):  # the CLI and the service read the model name from here
         return self.rewriter.loaded
-
-    @property
-    def method(self) -> str:
-        return self.rewriter.method
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[GuardedResult]:
         results: list[GuardedResult | None] = [None] * len(texts)
@@ -502,11 +500,8 @@ class GuardedRewriter:
             return self._result(text if isinstance(text, str) else "", "", "skipped", {}, ["empty input"])
         if not _HAS_WORD.search(text):
             return self._result(text, text, "unchanged", {}, ["no words to rewrite (emoji or punctuation only)"])
-        try:
-            self.rewriter._units([text])  # raises when the text does not fit the context
-        except InputError as exc:
-            message = str(exc).split(": ", 1)[-1]
-            return self._result(text, "", "skipped", {}, [message])
+        if problem := self.rewriter.input_problem(text):  # e.g. it does not fit the context
+            return self._result(text, "", "skipped", {}, [problem])
         return None
 
     def _rewrite_pending(self, texts: Sequence[str], pending: list[int], spans: list[Any],
@@ -530,13 +525,13 @@ class GuardedRewriter:
             torch.manual_seed(self.guard.config.seed)  # reproducible samples
             sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
             with self._scoring:
-                extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled],
+                extra = self.guard.check([sources[k] for k in retry], [out.candidates for out in sampled],
                                          [spans[k] for k in retry], prompt=prompt)
             for k, out, more in zip(retry, sampled, extra, strict=True):
-                candidates[k].extend(out[0])
+                candidates[k].extend(out.candidates)
                 verdicts[k].extend(more)
-                first[k].prompt_tokens += out[1]
-                first[k].generated_tokens += out[2]
+                first[k].prompt_tokens += out.prompt_tokens
+                first[k].generated_tokens += out.generated_tokens
         chosen_verdicts = self._choose(sources, spans, verdicts, prompt)
         for k, i in enumerate(pending):
             chosen = chosen_verdicts[k]

@@ -93,7 +93,7 @@ class ServeState:
             log.exception("preloading the scorers failed")
 
     async def _load_engine(self) -> None:
-        from srllm.serve.backends import load_engine
+        from srllm.serve.engine import load_engine
 
         try:
             self.engine = _as_engine(await asyncio.to_thread(load_engine, self.settings))
@@ -162,7 +162,7 @@ class ServeState:
 
 
 def _as_engine(engine: Any) -> Any:
-    from srllm.serve.backends.base import as_engine
+    from srllm.serve.engine import as_engine
 
     return as_engine(engine)
 

@@ -231,11 +231,12 @@ class RoundSampler:
 
         sources = [item.text for item, _ in pending]
         greedy = self.rewriter.generate(sources, batch_size=batch_size)
-        groups: list[list[tuple[str, str]]] = [[(out[0][0] if out[0] else "", "greedy")] for out in greedy]
+        groups: list[list[tuple[str, str]]] = [[(out.candidates[0] if out.candidates else "", "greedy")]
+                                               for out in greedy]
         if self.sampler is not None:
             torch.manual_seed(self.seed)
             for group, out in zip(groups, self.sampler.generate(sources, batch_size=batch_size), strict=True):
-                group.extend((text, "sample") for text in out[0])
+                group.extend((text, "sample") for text in out.candidates)
         if self.edit:
             for group, (item, spans) in zip(groups, pending, strict=True):
                 edited = edit_candidate(item.text, spans) if spans else ""

@@ -13,7 +13,6 @@ from typing import Any
 from srllm.errors import InputError
 from srllm.evaluate.experiments.base import RunContext
 from srllm.models import LoadedModel, default_adapter_for, load_causal_lm, resolve
-from srllm.paths import ASSETS_DIR
 
 _K_SHOT = re.compile(r"^(\d+)-shot$")
 
@@ -104,16 +103,11 @@ def load_variant_model(model: str, variant: VariantSpec, ctx: RunContext) -> Loa
     return ModelPool(model, ctx).variant(variant)
 
 
-def default_demonstrations() -> Path | None:
-    path = ASSETS_DIR / "prompts" / "demonstrations.jsonl"
-    return path if path.is_file() else None
-
-
 def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "debias",
                   demonstrations: str | None = None, exclude_texts: Sequence[str] = (),
                   max_new_tokens: int | None = None, seed: int = 0) -> Any | None:
     """A Rewriter for the variant, or None (with a note) when it cannot be built."""
-    from srllm.engine.rewriter import GenerationSettings, Rewriter
+    from srllm.engine.rewriter import GenerationSettings, Rewriter, default_demonstrations
     from srllm.prompts import load_demonstrations, select_shots
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
