@@ -27,9 +27,9 @@ from srllm.data.targeted import GENERATORS
 from srllm.engine.loader import ENGINES
 from srllm.errors import InputError, SrllmError
 from srllm.evaluate.experiments.base import EXPERIMENTS, Experiment, ExperimentConfig
-from srllm.evaluate.scorers.base import SCORERS, Scorer
 from srllm.models.registry import MODELS, ModelSpec
 from srllm.registry import DuplicateNameError, Registry, UnknownNameError
+from srllm.scorers.base import SCORERS, Scorer
 from srllm.train.methods import METHODS, TrainingMethod
 
 REGISTRIES: dict[str, Registry[Any]] = {

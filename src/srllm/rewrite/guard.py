@@ -6,7 +6,7 @@ or answers with commentary. `GuardedRewriter` wraps `Rewriter` with the same
 
 1. Bad input never reaches the model: empty text is `skipped`; text without words (emoji,
    punctuation) and text the scorers find benign come back `unchanged`, without generation.
-   An input is `unchanged` only when the judge (srllm.evaluate.scorers.judge) finds no harm and
+   An input is `unchanged` only when the judge (srllm.scorers.judge) finds no harm and
    the Jigsaw and profanity scorers agree.
 2. Every other text gets a greedy rewrite plus the judge's edit candidate (the input with its
    harmful spans removed, srllm.rewrite.edit); each candidate is checked (the judge's toxic and
@@ -44,6 +44,7 @@ from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.edit import edit_candidate
 from srllm.rewrite.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
+from srllm.scorers.set import ScorerSet
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
 SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
@@ -262,40 +263,33 @@ class Guard:
 
     def __init__(self, config: GuardConfig | None = None) -> None:
         self.config = config or GuardConfig()
-        self.scorers: dict[str, Any] = {}
+        self.scorers = ScorerSet(SCORERS)
 
     def load(self) -> Guard:
         """Load every scorer now, naming the one that fails (never half-way through a batch)."""
-        from srllm.evaluate.scorers import get_scorer
-
         for name in SCORERS:
             try:
-                scorer = get_scorer(name, progress=False)
-                if scorer.pairwise:
-                    scorer.score_pairs(["warm-up"], ["warm-up"])
-                else:
-                    scorer.score(["warm-up"])
+                self.scorers.load([name], warm_up=True)
             except Exception as exc:  # any failure to load is the same problem for the user
                 raise SrllmError(
                     f"the guard's '{name}' scorer could not load ({exc}); fix it, or pass --no-guard "
                     "to rewrite without checking the output"
                 ) from exc
-            self.scorers[name] = scorer
         return self
 
     @property
     def judge(self) -> Any:
-        return self.scorers["judge"].judge
+        return self.scorers.judge
 
     def judged(self, texts: Sequence[str]) -> list[Any]:
         """The judge's result (labels, spans) for each text."""
-        return self.judge.judge(list(texts)) if texts else []
+        return self.scorers.judged(texts)
 
     def harm_scores(self, texts: Sequence[str], judged: Sequence[Any] | None = None) -> list[dict[str, float]]:
         """The judge's toxic and stereotype, Jigsaw toxicity (max label) and profanity of each text."""
         if not texts:
             return []
-        if not self.scorers:
+        if not self.scorers.built:
             self.load()
         judged = self.judged(texts) if judged is None else judged
         tox = self.scorers["toxicity"].score(texts)
@@ -421,7 +415,7 @@ _WORDS = re.compile(r"\w+(?:'\w+)?")
 
 def _core_words(text: str) -> str:
     """The span's words without the function words at its edges ("are a stupid idiot" -> "stupid idiot")."""
-    from srllm.evaluate.scorers.judge import FUNCTION_WORDS
+    from srllm.scorers.judge import FUNCTION_WORDS
 
     words = _WORDS.findall(text.lower())
     while words and words[0] in FUNCTION_WORDS:
@@ -457,7 +451,7 @@ class GuardedRewriter(WrappedEngine):
         # The service calls `rewrite` from several threads at once (their generation is shared by
         # the decode loop); the scorers and their tokenizers are not made for concurrent calls.
         self._scoring = threading.Lock()
-        if not self.guard.scorers:
+        if not self.guard.scorers.built:
             self.guard.load()
         config = self.guard.config
         self.sampler = rewriter.sampling(max(1, config.candidates - 1), temperature=config.temperature,

@@ -149,26 +149,31 @@ class OutputScorer:
     """
 
     def __init__(self, pool: ModelPool, *, perplexity: bool = True, bias: bool = True) -> None:
+        from srllm.scorers import ScorerSet
+
         self.pool, self.use_perplexity, self.use_bias = pool, perplexity, bias
-        self._scorers: dict[str, Any] = {}
+        self.scorers = ScorerSet(["toxicity", "judge", "bias", "retention", "perplexity"], progress=None,
+                                 factories={"perplexity": self._perplexity})
+        self._unavailable: set[str] = set()
+
+    def _perplexity(self) -> Any:
+        base = self.pool.base()
+        return get_scorer("perplexity", model=base.model, tokenizer=base.tokenizer)
 
     def _get(self, name: str) -> Any | None:
-        if name not in self._scorers:
-            self._scorers[name] = self._build(name)
-        return self._scorers[name]
-
-    def _build(self, name: str) -> Any | None:
+        """The scorer, loaded (perplexity loads on its first call); None, noted once, when it cannot load."""
         from srllm.errors import SrllmError
 
-        if name == "perplexity":
-            base = self.pool.base()
-            return get_scorer("perplexity", model=base.model, tokenizer=base.tokenizer)
-        scorer = get_scorer(name)
-        try:
-            scorer._ensure_loaded()
-        except SrllmError as exc:  # e.g. the bias head is not trained in this install
-            self.pool.ctx.note(f"scorer '{name}' unavailable: {exc}")
+        if name in self._unavailable:
             return None
+        scorer = self.scorers[name]
+        if name != "perplexity":
+            try:
+                self.scorers.load([name])
+            except SrllmError as exc:  # e.g. the bias head is not trained in this install
+                self.pool.ctx.note(f"scorer '{name}' unavailable: {exc}")
+                self._unavailable.add(name)
+                return None
         return scorer
 
     def single(self, texts: Sequence[str]) -> list[dict[str, float]]:
@@ -204,7 +209,7 @@ class OutputScorer:
 
 
 def get_scorer(name: str, **kwargs: Any) -> Any:
-    from srllm.evaluate.scorers import get_scorer as lookup
+    from srllm.scorers import get_scorer as lookup
 
     return lookup(name, **kwargs)
 

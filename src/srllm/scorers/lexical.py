@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from srllm.errors import ModelNotAvailableError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 
 @register_scorer("sentiment")

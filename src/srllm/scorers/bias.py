@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import ModelNotAvailableError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 WORD_RE = re.compile(r"[\w'’\-]+")
 
 
 def default_head_path() -> Path:
-    from srllm.evaluate.scorers.train_bias import HEAD_PATH
+    from srllm.scorers.train_bias import HEAD_PATH
 
     return HEAD_PATH
 
@@ -46,7 +46,7 @@ class BiasScorer(Scorer):
             if not path.is_file():
                 raise ModelNotAvailableError(
                     f"bias head {path} is missing; train it with "
-                    "`python -m srllm.evaluate.scorers.train_bias` or pass head_path="
+                    "`python -m srllm.scorers.train_bias` or pass head_path="
                 )
             self.head = json.loads(path.read_text(encoding="utf-8"))
         self.coef = np.asarray(self.head["coef"], dtype=np.float32)
@@ -54,9 +54,9 @@ class BiasScorer(Scorer):
         self.threshold = self._threshold if self._threshold is not None else float(self.head["threshold"])
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        from srllm.evaluate.scorers.embeddings import embed
+        from srllm.scorers.embeddings import embed
 
-        self._ensure_loaded()
+        self.ensure_loaded()
         if not texts:
             return np.zeros(0)
         logits = embed(list(texts), self.embedder_path) @ self.coef + self.intercept

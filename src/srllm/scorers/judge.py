@@ -5,7 +5,7 @@ A fine-tuned MiniLM encoder (all-MiniLM-L6-v2, trained by `srllm judge train` on
 token head (O / toxic / stereotype per token) whose runs become character spans. Temperatures fitted
 on the judge's dev split calibrate the sentence logits (monotone, so the ranking is the model's).
 
-    from srllm.evaluate.scorers.judge import load_judge
+    from srllm.scorers.judge import load_judge
     judge = load_judge()
     judge.judge(["You are an idiot, Sam."])[0].spans   # [Span(start=8, end=16, label='toxic', ...)]
 
@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import ModelNotAvailableError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.paths import ASSETS_DIR
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 LABELS = ("toxic", "stereotype")
 TAGS = ("O", "toxic", "stereotype")
-JUDGE_DIR = Path(__file__).resolve().parents[2] / "assets" / "judge"
+JUDGE_DIR = ASSETS_DIR / "judge"
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # English function words: a Latin-script text with none of them among many words is not English.

@@ -1,6 +1,6 @@
 """Pick the retention weight/threshold on one half of a labelled set, report agreement on the other.
 
-    python -m srllm.evaluate.scorers.calibrate_retention [data/eval/retention_labels.jsonl]
+    python -m srllm.scorers.calibrate_retention [data/eval/retention_labels.jsonl]
 
 The set holds {original, rewrite, retained, note} records. Pairs are split by their original
 (hash parity), so no original sits in both halves. On the calibration half we pick the
@@ -60,7 +60,7 @@ def calibrate(path: str | Path, swap: bool = False, weights: tuple[float, ...] =
     """Fit on the calibration half, test on the other (`swap=True` exchanges the halves)."""
     from sklearn.metrics import cohen_kappa_score
 
-    from srllm.evaluate.scorers.retention import Retention
+    from srllm.scorers.retention import Retention
 
     rows = read_labels(path)
     scored = Retention().score_pairs([r["original"] for r in rows], [r["rewrite"] for r in rows])

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from srllm.errors import SrllmError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 
@@ -89,7 +89,7 @@ class Perplexity(Scorer):
 @lru_cache(maxsize=1)
 def dictionary_words() -> frozenset[str]:
     """Whole-word entries of the all-MiniLM-L6-v2 (BERT uncased) vocabulary: a cheap offline dictionary."""
-    from srllm.evaluate.scorers.embeddings import embedder_path
+    from srllm.scorers.embeddings import embedder_path
 
     vocab = Path(embedder_path()) / "vocab.txt"
     words = vocab.read_text(encoding="utf-8").split()

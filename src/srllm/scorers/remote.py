@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from srllm.errors import SrllmError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 PERSPECTIVE_URL = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
 PERSPECTIVE_ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "IDENTITY_ATTACK", "INSULT", "PROFANITY", "THREAT")

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from srllm.evaluate import get_scorer
-from srllm.evaluate.scorers.jigsaw import LABELS, MAXLEN, _TokenizerUnpickler
+from srllm.scorers import get_scorer
+from srllm.scorers.jigsaw import LABELS, MAXLEN, _TokenizerUnpickler
 
 TOXIC = "You are a complete idiot and I hate you."
 BENIGN = "Thank you for the helpful edit, I appreciate it."

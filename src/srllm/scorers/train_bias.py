@@ -1,6 +1,6 @@
 """Train the `bias` scorer's head: logistic regression over all-MiniLM-L6-v2 sentence embeddings.
 
-    python -m srllm.evaluate.scorers.train_bias [--data FILE ...] [--out FILE] [--shared ../shared]
+    python -m srllm.scorers.train_bias [--data FILE ...] [--out FILE] [--shared ../shared]
 
 Why: toxicity classifiers score polite stereotypes ("Women are not as good in STEM as men")
 as harmless (~0.06 toxic), yet SR-LLM targets exactly those. We train only on srllm's own CMD
@@ -134,7 +134,7 @@ def held_out(features: np.ndarray, ex: Examples, c: float, threshold: float, see
 def train_bias_head(data: list[str | Path] | None = None, out: str | Path | None = HEAD_PATH,
                     shared: str | Path | None = None, seed: int = 0) -> dict:
     """Train, evaluate and (when `out` is set) write the head JSON; returns the head dict."""
-    from srllm.evaluate.scorers.embeddings import embed
+    from srllm.scorers.embeddings import embed
 
     ex = read_seed_examples(list(data or SEED_FILES))
     features = embed(ex.texts)
@@ -170,7 +170,7 @@ def train_bias_head(data: list[str | Path] | None = None, out: str | Path | None
 
 def evaluate_external(shared: str | Path, head: dict | None = None) -> dict:
     """ToxiGen (annotated) AUC and CrowS-Pairs preference share; evaluation only."""
-    from srllm.evaluate.scorers.bias import BiasScorer
+    from srllm.scorers.bias import BiasScorer
 
     scorer = BiasScorer(head=head)
     root = Path(shared) / "data"

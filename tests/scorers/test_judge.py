@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from srllm.evaluate.scorers.judge import JUDGE_DIR, Span, build_model, load_judge, text_status
 from srllm.rewrite.edit import edit_candidate
+from srllm.scorers.judge import JUDGE_DIR, Span, build_model, load_judge, text_status
 from srllm.train.judge import fit_temperature, screen_threshold
 
 SHIPPED = (JUDGE_DIR / "judge.json").is_file()
@@ -22,7 +22,7 @@ def tiny_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoTokenizer, BertConfig
 
-    from srllm.evaluate.scorers.embeddings import embedder_path
+    from srllm.scorers.embeddings import embedder_path
 
     folder = tmp_path_factory.mktemp("tiny-judge")
     tokenizer = AutoTokenizer.from_pretrained(embedder_path())

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from srllm.evaluate import get_scorer
-from srllm.evaluate.scorers.retention import content_units
+from srllm.scorers import get_scorer
+from srllm.scorers.retention import content_units
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_biased_spans_point_into_the_text(bias):
 
 
 def test_shipped_bias_head_records_its_training_data():
-    from srllm.evaluate.scorers.train_bias import HEAD_PATH
+    from srllm.scorers.train_bias import HEAD_PATH
 
     head = json.loads(HEAD_PATH.read_text(encoding="utf-8"))
     assert len(head["coef"]) == 384 and len(head["training"]["data_sha256"]) == 64
@@ -125,7 +125,7 @@ def tiny_lm():
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from srllm.evaluate.scorers.embeddings import embedder_path
+    from srllm.scorers.embeddings import embedder_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(embedder_path()))
     torch.manual_seed(0)
@@ -173,7 +173,7 @@ def _seed_record(i: int, text: str, bias: str, safe: str) -> str:
 
 
 def test_bias_head_trains_from_seed_records_and_loads(tmp_path):
-    from srllm.evaluate.scorers.train_bias import read_seed_examples, train_bias_head
+    from srllm.scorers.train_bias import read_seed_examples, train_bias_head
 
     groups = ["women", "old people", "immigrants", "teenagers", "men", "nurses", "farmers", "gamers",
               "lawyers", "tourists"]
@@ -199,7 +199,7 @@ def test_bias_head_trains_from_seed_records_and_loads(tmp_path):
 
 def test_seed_without_both_classes_is_rejected(tmp_path):
     from srllm.errors import InputError
-    from srllm.evaluate.scorers.train_bias import read_seed_examples
+    from srllm.scorers.train_bias import read_seed_examples
 
     seed = tmp_path / "seed.jsonl"
     seed.write_text(_seed_record(1, "A plain fact.", "No", "") + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import ModelNotAvailableError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 MAXLEN = 100
@@ -176,7 +176,7 @@ class JigsawToxicity(Scorer):
         """(n, 6) label probabilities, in LABELS order."""
         import torch
 
-        self._ensure_loaded()
+        self.ensure_loaded()
         ids = torch.from_numpy(self.tokenizer.encode(texts))
         # A 50-unit LSTM steps through 100 tiny matmuls: intra-op threads only add sync cost
         # (measured 0.015 s with 1 thread vs 2-8 s with 2 threads on a busy 2-core machine).

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from srllm.errors import InputError, SrllmError
-from srllm.evaluate.scorers.base import Result, Scorer, register_scorer
+from srllm.scorers.base import Result, Scorer, register_scorer
 
 # Chosen on the calibration half of data/eval/retention_labels.jsonl (see README.md, "Scorers").
 DEFAULT_UNIT_WEIGHT = 0.5
@@ -160,7 +160,7 @@ class Retention(Scorer):
 
     def load(self) -> None:
         if self.backend == "local":
-            from srllm.evaluate.scorers.embeddings import load_embedder
+            from srllm.scorers.embeddings import load_embedder
 
             load_embedder(self.embedder_path)
 
@@ -182,7 +182,7 @@ class Retention(Scorer):
         excludes = self._biased[start: start + len(sources)] if self._biased else [()] * len(sources)
         if self.judge is not None:
             return [self.judge.judge(s, t, threshold=self.threshold) for s, t in zip(sources, targets, strict=True)]
-        from srllm.evaluate.scorers.embeddings import pair_cosine
+        from srllm.scorers.embeddings import pair_cosine
 
         cosines = pair_cosine(sources, targets, self.embedder_path)
         results = []
@@ -205,7 +205,7 @@ class RetentionJudge:
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0) -> None:
-        from srllm.evaluate.scorers.remote import ScorerNotConfiguredError
+        from srllm.scorers.remote import ScorerNotConfiguredError
 
         self.base_url = (base_url or os.environ.get("SRLLM_JUDGE_BASE_URL")
                          or os.environ.get("OPENAI_BASE_URL") or "").rstrip("/")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from srllm.errors import InputError, ModelNotAvailableError, SrllmError
-from srllm.evaluate import ScorerNotConfiguredError, get_scorer, list_scorers
-from srllm.evaluate.scorers import base
-from srllm.evaluate.scorers.retention import parse_judge_answer
+from srllm.scorers import ScorerNotConfiguredError, base, get_scorer, list_scorers
+from srllm.scorers.retention import parse_judge_answer
 
 BUILT_IN = {"toxicity", "profanity", "perspective", "openai-moderation", "detoxify", "sentiment",
             "similarity", "perplexity", "fluency", "retention", "bias"}
@@ -147,7 +146,7 @@ def test_missing_jigsaw_files_are_named(monkeypatch, tmp_path):
 
 
 def test_bad_embedder_path_is_named(monkeypatch, tmp_path):
-    from srllm.evaluate.scorers.embeddings import embedder_path
+    from srllm.scorers.embeddings import embedder_path
 
     monkeypatch.setenv("SRLLM_EMBEDDER", str(tmp_path / "nowhere"))
     with pytest.raises(ModelNotAvailableError, match="SRLLM_EMBEDDER"):
@@ -162,7 +161,7 @@ def test_missing_bias_head_says_how_to_train(tmp_path):
 def test_threshold_search_picks_the_middle_of_the_best_cuts():
     import numpy as np
 
-    from srllm.evaluate.scorers.calibrate_retention import _best_threshold
+    from srllm.scorers.calibrate_retention import _best_threshold
 
     values = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
     labels = np.array([False, False, False, True, True, True])
@@ -171,7 +170,7 @@ def test_threshold_search_picks_the_middle_of_the_best_cuts():
 
 
 def test_retention_halves_depend_only_on_the_original():
-    from srllm.evaluate.scorers.calibrate_retention import split_half
+    from srllm.scorers.calibrate_retention import split_half
 
     row = {"original": "Kevin owes $4,500.", "rewrite": "a"}
     assert split_half(row) == split_half(dict(row, rewrite="b")) in (0, 1)
