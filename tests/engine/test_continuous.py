@@ -17,7 +17,7 @@ from srllm.engine.continuous import (
     cancel_on,
     decode_loop,
 )
-from srllm.engine.rewriter import end_of_turn_ids
+from srllm.engine.local import end_of_turn_ids
 from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
 

@@ -11,8 +11,8 @@ import pytest
 from srllm.engine import EngineArgs, Generation, GenerationSettings, RewriteEngine, Rewriter
 from srllm.engine.chat import chat_generate
 from srllm.engine.continuous import decode_loop
+from srllm.engine.local import end_of_turn_ids, tokenizer_lock
 from srllm.engine.protocol import ChatEngine
-from srllm.engine.rewriter import end_of_turn_ids, tokenizer_lock
 from srllm.models import LoadedModel
 from srllm.serve import ServeSettings
 from srllm.serve.engine import ServedEngine

@@ -102,7 +102,7 @@ def test_biased_spans_point_into_the_text(bias):
 
 
 def test_shipped_bias_head_records_its_training_data():
-    from srllm.scorers.train_bias import HEAD_PATH
+    from srllm.scorers.bias import HEAD_PATH
 
     head = json.loads(HEAD_PATH.read_text(encoding="utf-8"))
     assert len(head["coef"]) == 384 and len(head["training"]["data_sha256"]) == 64

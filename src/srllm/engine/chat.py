@@ -7,8 +7,8 @@ rewrites, and a caller that gives up (`cancel_on`) stops them at the next step l
 from __future__ import annotations
 
 from srllm.engine.continuous import GREEDY, Request, Sampling, decode_loop
+from srllm.engine.local import context_length, end_of_turn_ids, tokenizer_lock
 from srllm.engine.protocol import ChatOutput
-from srllm.engine.rewriter import context_length, end_of_turn_ids, tokenizer_lock
 from srllm.errors import InputError
 from srllm.models import LoadedModel
 from srllm.prompts.render import Message

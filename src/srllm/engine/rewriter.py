@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 from srllm.engine.chunk import chunk_text
 from srllm.engine.clean import clean_response
+from srllm.engine.local import context_length, end_of_turn_ids, tokenizer_lock
 from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
 from srllm.engine.protocol import ChatOutput, Generation, RewriteResult
 from srllm.errors import InputError
@@ -379,29 +378,6 @@ def _text_problem(text: Any) -> str | None:
     return not_text(text)  # e.g. an undecodable byte of argv, kept as a lone surrogate
 
 
-# One lock per tokenizer, kept here rather than on the tokenizer object: a fast tokenizer used from two
-# threads at once can raise "Already borrowed" (the service rewrites from several threads).
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def tokenizer_lock(tokenizer: Any) -> threading.Lock:
-    """The lock every user of `tokenizer` holds around encoding and decoding."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(tokenizer)
-        if lock is None:
-            lock = _LOCKS[tokenizer] = threading.Lock()
-        return lock
-
-
-def end_of_turn_ids(loaded: LoadedModel) -> set[int]:
-    """What ends a rewrite: the tokenizer's end of turn and the generation config's (may be a list)."""
-    configured = loaded.model.generation_config.eos_token_id
-    ids = set(configured if isinstance(configured, list) else [configured])
-    ids.add(loaded.tokenizer.eos_token_id)
-    return {int(token) for token in ids if token is not None}
-
-
 def _can_share_prefix(loaded: LoadedModel) -> bool:
     """Decoder-only models with a KV cache; not prompt-learning adapters, which own the cache."""
     model = loaded.model
@@ -418,10 +394,3 @@ def _generated_length(tokens: list[int], stop: set[int | None]) -> int:
         if token in stop:
             return position + 1
     return len(tokens)
-
-
-def context_length(loaded: LoadedModel) -> int:
-    """The model's usable context: the smaller of its position limit and the tokenizer's."""
-    config = loaded.model.config
-    length = getattr(config, "max_position_embeddings", None) or 2048
-    return int(min(length, getattr(loaded.tokenizer, "model_max_length", length) or length))

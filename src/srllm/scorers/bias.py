@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import ModelNotAvailableError
+from srllm.paths import ASSETS_DIR
 from srllm.scorers.base import Result, Scorer, register_scorer
 
 WORD_RE = re.compile(r"[\w'’\-]+")
+# The shipped head; `python -m srllm.scorers.train_bias` writes it.
+HEAD_PATH = ASSETS_DIR / "scorers" / "bias_head.json"
 
 
 def default_head_path() -> Path:
-    from srllm.scorers.train_bias import HEAD_PATH
-
     return HEAD_PATH
 
 

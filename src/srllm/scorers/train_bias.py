@@ -28,9 +28,8 @@ import numpy as np
 
 from srllm.errors import InputError
 from srllm.lines import split_lines
-from srllm.paths import ASSETS_DIR
+from srllm.scorers.bias import HEAD_PATH
 
-HEAD_PATH = ASSETS_DIR / "scorers" / "bias_head.json"
 SEED_FILES = ("data/seed/cmd_part1.jsonl", "data/seed/cmd_part2.jsonl", "data/seed/job_snippets.jsonl")
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
