@@ -7,5 +7,7 @@ re-exported here, so `from srllm.rewrite import Rewriter; Rewriter.load().rewrit
 from srllm.engine.protocol import RewriteResult
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.rewrite.guard import GuardConfig, GuardedRewriter, load_rewriter
+from srllm.rewrite.loader import load_guarded
 
-__all__ = ["GenerationSettings", "GuardConfig", "GuardedRewriter", "RewriteResult", "Rewriter", "load_rewriter"]
+__all__ = ["GenerationSettings", "GuardConfig", "GuardedRewriter", "RewriteResult", "Rewriter", "load_guarded",
+           "load_rewriter"]
