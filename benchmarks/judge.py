@@ -30,9 +30,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
 
-from srllm.evaluate.scorers import get_scorer  # noqa: E402
-from srllm.evaluate.scorers.judge import load_judge  # noqa: E402
 from srllm.lines import split_lines  # noqa: E402
+from srllm.scorers import get_scorer  # noqa: E402
+from srllm.scorers.judge import load_judge  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -89,10 +89,10 @@ def cmd_test(n: int) -> tuple[list[dict], str]:
 
 def demonstrations(k: int) -> list:
     """k seeded demonstrations from the shipped file (drawn from the train split only)."""
+    from srllm.engine.rewriter import default_demonstrations
     from srllm.prompts import load_demonstrations, select_shots
-    from srllm.rewrite.engine import _default_demonstrations
 
-    return select_shots(load_demonstrations(_default_demonstrations()), k, seed=0)
+    return select_shots(load_demonstrations(default_demonstrations()), k, seed=0)
 
 
 # -- one variant ----------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def score_devcases(rows: list[dict], cases: list[dict], out_dir: Path) -> dict:
 
 def text_metrics(sources: list[str], outputs: list[str], references: list[str] | None) -> dict:
     """% toxic (Jigsaw max label >= 0.5), similarity to input / reference, J = mean((1 - toxic) x sim)."""
-    from srllm.evaluate.scorers import get_scorer
+    from srllm.scorers import get_scorer
 
     safe = [o if o.strip() else " " for o in outputs]
     toxic = [r["toxic_flag"] for r in get_scorer("toxicity", progress=False).score(safe)]
@@ -156,7 +156,7 @@ def text_metrics(sources: list[str], outputs: list[str], references: list[str] |
 
 
 def cmd_metrics(rows: list[dict], outputs: list[str]) -> dict:
-    from srllm.evaluate.scorers import get_scorer
+    from srllm.scorers import get_scorer
 
     sources = [r["text"] for r in rows]
     safe = [o if o.strip() else " " for o in outputs]
@@ -297,7 +297,7 @@ def delete_toxic_words(text: str, scorer: Any) -> str:
 
 
 def baselines(n: int) -> dict:
-    from srllm.evaluate.scorers import get_scorer
+    from srllm.scorers import get_scorer
 
     rows, source = paradetox_slice(n)
     sources, refs = [r["toxic"] for r in rows], [r["reference"] for r in rows]

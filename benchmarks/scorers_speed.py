@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from srllm.evaluate import get_scorer  # noqa: E402
+from srllm.scorers import get_scorer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scorers_speed.json"
 SINGLE = ("toxicity", "profanity", "sentiment", "bias", "fluency")

@@ -7,6 +7,8 @@
   directory that `srllm.models.load_causal_lm(path)` and `from_pretrained` open. Load a fresh copy
   per test (~0.2 s) rather than sharing a mutable model object.
 - `tiny_llama` (function): (model, tokenizer) freshly loaded from `tiny_llama_dir`.
+- `tiny_model_dir` (session): a smaller saved Llama (hidden 32, a 256-token context) + that tokenizer, and
+  `tiny_loaded` (session): it loaded once, shared by the engine, rewrite and Ray tests (do not mutate it).
 - `tiny_t5_dir` (session): a saved 2-layer T5Config encoder-decoder with the same tokenizer.
 - `pairs_jsonl` (session): 24 synthetic CMD records (unsafe text -> safe_variation) as JSONL.
 - `dev_jsonl` (session): the 8 distinct pairs, for a quick dev evaluation.
@@ -86,6 +88,33 @@ def tiny_llama(tiny_llama_dir: Path):
 
     loaded = load_causal_lm(str(tiny_llama_dir))
     return loaded.model, loaded.tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(default_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved 2-layer random Llama (real tokenizer + chat template), loadable as --model DIR."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_dir)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    out = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir: Path):
+    from srllm.models import load_causal_lm
+
+    return load_causal_lm(str(tiny_model_dir))
 
 
 @pytest.fixture(scope="session")

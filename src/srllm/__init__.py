@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(rewrite, name)
     if name == "get_scorer":
-        from srllm.evaluate.scorers import get_scorer
+        from srllm.scorers import get_scorer
 
         return get_scorer
     raise AttributeError(f"module 'srllm' has no attribute {name!r}")

@@ -24,17 +24,17 @@ from srllm.data.importers import IMPORTERS, ImporterSpec
 from srllm.data.leakage import EVAL_READERS
 from srllm.data.mix import SOURCE_TYPES
 from srllm.data.targeted import GENERATORS
+from srllm.engine.loader import ENGINES
 from srllm.errors import InputError, SrllmError
 from srllm.evaluate.experiments.base import EXPERIMENTS, Experiment, ExperimentConfig
-from srllm.evaluate.scorers.base import SCORERS, Scorer
 from srllm.models.registry import MODELS, ModelSpec
 from srllm.registry import DuplicateNameError, Registry, UnknownNameError
-from srllm.serve.backends import BACKENDS
+from srllm.scorers.base import SCORERS, Scorer
 from srllm.train.methods import METHODS, TrainingMethod
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "scorer": SCORERS, "experiment": EXPERIMENTS, "training method": METHODS, "model": MODELS,
-    "backend": BACKENDS, "check": CHECKS, "importer": IMPORTERS, "targeted kind": GENERATORS,
+    "backend": ENGINES, "check": CHECKS, "importer": IMPORTERS, "targeted kind": GENERATORS,
     "evaluation source kind": EVAL_READERS, "source type": SOURCE_TYPES,
 }
 
@@ -99,7 +99,7 @@ def _importer(name: str, spec: Any) -> None:
 
 SHAPES: dict[str, Callable[[str, Any], None]] = {
     "scorer": _scorer, "experiment": _experiment, "training method": _method, "model": _model,
-    "backend": _callable_of(1),  # settings -> engine; called here only to check, never to load
+    "backend": _callable_of(1),  # engine args -> engine; called here only to check, never to load
     "check": _check, "importer": _importer,
     "targeted kind": _callable_of(3),  # (n, seed, directory) -> records
     "evaluation source kind": _callable_of(1),  # path -> texts
@@ -170,13 +170,13 @@ def test_optional_backends_import_only_when_chosen() -> None:
     # A fresh interpreter: this test session may have imported them already.
     code = (
         "import sys\n"
-        "from srllm.serve.backends import BACKENDS\n"
-        "lazy = ('srllm.serve.backends.openai', 'srllm.serve.backends.llama_cpp', 'httpx')\n"
+        "from srllm.engine.loader import ENGINES\n"
+        "lazy = ('srllm.engine.openai', 'srllm.engine.llama_cpp', 'httpx')\n"
         "assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]\n"
-        "assert {'openai', 'llama-cpp'} <= set(BACKENDS.names())\n"
-        "BACKENDS.get('openai')\n"
-        "assert 'srllm.serve.backends.openai' in sys.modules\n"
-        "assert 'srllm.serve.backends.llama_cpp' not in sys.modules\n"
+        "assert {'openai', 'llama-cpp'} <= set(ENGINES.names())\n"
+        "ENGINES.get('openai')\n"
+        "assert 'srllm.engine.openai' in sys.modules\n"
+        "assert 'srllm.engine.llama_cpp' not in sys.modules\n"
     )
     src = str(Path(srllm.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}

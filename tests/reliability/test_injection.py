@@ -96,7 +96,7 @@ def test_training_examples_never_learn_a_chat_marker_from_data(tiny_tokenizer) -
 
 
 def test_the_chat_endpoint_backend_counts_markup_as_text(loaded: LoadedModel) -> None:
-    from srllm.serve.backends.transformers import chat_generate
+    from srllm.engine.chat import chat_generate
 
     messages = [{"role": "user", "content": CHAT_INJECTIONS[0]}]
     plain = [{"role": "user", "content": "x"}]

@@ -75,8 +75,8 @@ def test_the_service_takes_a_raw_separator_row(job_client, wait_done) -> None:
 
 
 def test_the_scorer_training_readers_keep_a_raw_separator_row(tmp_path: Path) -> None:
-    from srllm.evaluate.scorers.calibrate_retention import read_labels
-    from srllm.evaluate.scorers.train_bias import read_seed_examples
+    from srllm.scorers.calibrate_retention import read_labels
+    from srllm.scorers.train_bias import read_seed_examples
 
     labels = tmp_path / "labels.jsonl"
     labels.write_text(json.dumps({"original": "Dana\u2028moved", "rewrite": "Dana moved", "retained": True},

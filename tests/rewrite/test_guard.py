@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from srllm.engine.protocol import RewriteEngine
 from srllm.errors import SrllmError
 from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
@@ -29,6 +30,13 @@ def guard() -> Guard:
 def guarded(tiny_loaded: LoadedModel, guard: Guard) -> GuardedRewriter:
     rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
     return GuardedRewriter(rewriter, guard)
+
+
+def test_the_guarded_rewriter_is_an_engine_named_like_its_rewriter(guarded: GuardedRewriter) -> None:
+    inner = guarded.rewriter
+    assert isinstance(guarded, RewriteEngine)
+    assert [getattr(guarded, name) for name in ("backend", "model", "adapter", "method", "prompt_version")] == \
+        [getattr(inner, name) for name in ("backend", "model", "adapter", "method", "prompt_version")]
 
 
 def test_a_passing_candidate_beats_a_failing_one(guard: Guard) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from srllm.engine.protocol import WrappedEngine
 from srllm.rewrite import RewriteResult
 
 
@@ -32,15 +33,12 @@ def test_rewrite_is_the_same_as_the_library_call(make_client, make_settings, tin
     assert served["results"][0]["rewrite"] == direct
 
 
-class FlaggingGuard:
-    """Stands in for the guard that wraps a Rewriter: adds status, scores and reasons to each result."""
+class FlaggingGuard(WrappedEngine):
+    """Stands in for the guard that wraps a Rewriter: adds status, scores and reasons to each result.
+    Like srllm.rewrite.guard.GuardedRewriter, its model, adapter, method and prompt version are the Rewriter's."""
 
     def __init__(self, rewriter: Any) -> None:
         self.rewriter = rewriter
-
-    @property
-    def loaded(self) -> Any:  # like srllm.rewrite.guard.GuardedRewriter: no prompt_version of its own
-        return self.rewriter.loaded
 
     def rewrite(self, texts: list[str], *, batch_size: int = 8) -> list[dict[str, Any]]:
         out = []

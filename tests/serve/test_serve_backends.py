@@ -59,7 +59,7 @@ def test_openai_backend_reports_an_unreachable_server(tmp_path):
 def test_llama_cpp_backend_rewrites_with_the_gguf_model(tmp_path):
     from fastapi.testclient import TestClient
 
-    from srllm.serve.backends.llama_cpp import find_gguf
+    from srllm.engine.llama_cpp import find_gguf
 
     try:
         find_gguf("smollm2-135m-instruct")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from srllm.engine.protocol import WrappedEngine
 from srllm.rewrite import RewriteResult
 from srllm.serve import create_app
 from srllm.serve.keys import KeyStore
@@ -27,7 +28,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 
-class WordGuard:
+class WordGuard(WrappedEngine):
     """Stands in for the guard (verify, flag) over the real Rewriter, with a predictable rewrite to diff."""
 
     def __init__(self, rewriter: Any) -> None:

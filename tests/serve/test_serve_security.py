@@ -236,8 +236,8 @@ ENDLESS_BUDGET = 1500  # tokens per row: seconds of decoding on the tiny model
 @pytest.fixture
 def endless(tiny_llama_dir):
     """A Rewriter whose rows never end early (no end-of-turn token) and its model's decode loop."""
+    from srllm.engine.continuous import decode_loop
     from srllm.models import load_causal_lm
-    from srllm.models.continuous import decode_loop
     from srllm.rewrite import GenerationSettings, Rewriter
 
     loaded = load_causal_lm(str(tiny_llama_dir))
@@ -275,9 +275,9 @@ def test_a_request_whose_client_went_away_stops_decoding(make_settings, serve_li
 def test_a_chat_completion_stops_at_the_next_token_when_its_caller_gives_up(tiny_llama_dir):
     import threading
 
+    from srllm.engine.chat import chat_generate
+    from srllm.engine.continuous import Cancelled, cancel_on
     from srllm.models import load_causal_lm
-    from srllm.models.continuous import Cancelled, cancel_on
-    from srllm.serve.backends.transformers import chat_generate
 
     loaded = load_causal_lm(str(tiny_llama_dir))
     loaded.model.generation_config.eos_token_id = None  # the reply would run its whole budget

@@ -87,8 +87,8 @@ AGREEMENT_PAIRS = [
 
 @pytest.mark.parametrize(("source", "rewrite"), AGREEMENT_PAIRS)
 def test_the_guard_and_the_retention_scorer_agree_on_facts(source: str, rewrite: str) -> None:
-    from srllm.evaluate.scorers.retention import content_units, units_kept
     from srllm.rewrite import guard
+    from srllm.scorers.retention import content_units, units_kept
 
     facts = extract_facts(source)
     units = content_units(source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srllm.rewrite.clean import clean_response
+from srllm.engine.clean import clean_response
 from srllm.rewrite.guard import meta_text
 from srllm.text.meta import find_meta, strip_meta
 

@@ -36,8 +36,8 @@ def guard():
 
 @pytest.fixture(scope="module")
 def rewriter(tiny_llama_dir: Path):
+    from srllm.engine.rewriter import GenerationSettings, Rewriter
     from srllm.models import load_causal_lm
-    from srllm.rewrite.engine import GenerationSettings, Rewriter
 
     return Rewriter(load_causal_lm(str(tiny_llama_dir)), settings=GenerationSettings(max_new_tokens=8))
 
@@ -124,7 +124,7 @@ def test_hard_from_keeps_only_the_inputs_an_earlier_round_failed(tmp_path: Path)
 
 def test_a_teacher_round_runs_the_gguf_model_and_marks_its_pairs(tmp_path: Path, guard) -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'srllm[llamacpp]')")
-    from srllm.serve.backends.llama_cpp import find_gguf
+    from srllm.engine.llama_cpp import find_gguf
 
     try:
         gguf = find_gguf("smollm2-135m-instruct")

@@ -115,11 +115,11 @@ def rewrite(
 def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: int, settings: dict,
                          ray: tuple[str | None, int, float, float], **options) -> None:
     from srllm.distributed.ray_engine import RayOptions, ray_stream
+    from srllm.engine.args import EngineArgs
     from srllm.progress import row_progress
     from srllm.rewrite.jobs import run_file_job
-    from srllm.serve.settings import ServeSettings
 
-    ServeSettings(**settings).check()  # a bad backend setting fails here, not inside an actor
+    EngineArgs(**settings).check()  # a bad backend setting fails here, not inside an actor
     address, actors, cpus, gpus = ray
     stream = ray_stream(settings, RayOptions(address=address, actors=actors, cpus_per_actor=cpus,
                                              gpus_per_actor=gpus, batch_size=batch_size))

@@ -45,7 +45,7 @@ def score(
     else:
         content = text if text is not None else sys.stdin.read()
         rows = [{text_field: content}]
-    from srllm.evaluate.scorers.judge import shared_judge
+    from srllm.scorers.judge import shared_judge
 
     judge = shared_judge(judge_dir)
     results = []

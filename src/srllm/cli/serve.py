@@ -62,7 +62,7 @@ def serve(
     import uvicorn
 
     from srllm.serve import ServeSettings, create_app
-    from srllm.serve.backends import load_engine
+    from srllm.serve.engine import load_engine
     from srllm.serve.keys import KeyStore
     from srllm.serve.settings import default_keys_path, is_loopback
 

@@ -1,7 +1,7 @@
 """The judge's training set: every mix record as labelled sentences with their harmful spans.
 
 `srllm data build-judge` reads a mix (data/judge_mix.json), leakage-checks it like the rewriter's
-mix, and turns each CMD record into examples for the judge (srllm.evaluate.scorers.judge):
+mix, and turns each CMD record into examples for the judge (srllm.scorers.judge):
 
 - the unsafe text with `toxic` / `stereotype` from its labels and kind, and its harmful spans:
   the record's `biased_words` where they occur in the text, else the words the safe variation

@@ -1,11 +1,11 @@
 """`srllm rewrite --engine ray`: the same rewrite pipeline as Ray Data `map_batches` over a cluster.
 
-Each Ray actor loads one engine exactly as `srllm serve` does (`serve.backends.load_engine`: the
-local transformers model with the guard, or an OpenAI-compatible server such as vLLM replicas on
-GPUs) and rewrites batches of rows. The driver streams results back with `iter_batches` and hands
-them to `rewrite.jobs.run_file_job`, which appends each batch to the partial file before asking
-for the next, so an interrupted job resumes with `--resume` like a local one, and the final
-output is written atomically in input order.
+Each Ray actor loads one engine from `EngineArgs` exactly as `srllm serve` does (`rewrite.load_guarded`
+over `engine.load_engine`: the local transformers model with the guard, or an OpenAI-compatible server
+such as vLLM replicas on GPUs) and rewrites batches of rows. The driver streams results back with
+`iter_batches` and hands them to `rewrite.jobs.run_file_job`, which appends each batch to the partial
+file before asking for the next, so an interrupted job resumes with `--resume` like a local one, and the
+final output is written atomically in input order.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class RewriteActor:
     """One engine per actor; `__call__` rewrites a batch of rows (Ray Data's callable-class UDF)."""
 
     def __init__(self, settings: dict[str, Any], batch_size: int) -> None:
-        from srllm.serve.backends import load_engine
-        from srllm.serve.settings import ServeSettings
+        from srllm.engine.args import EngineArgs
+        from srllm.rewrite.loader import load_guarded
 
-        self.engine = load_engine(ServeSettings(**settings))
+        self.engine = load_guarded(EngineArgs(**settings))
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +71,8 @@ def ensure_ray(options: RayOptions) -> Any:
 
 
 def ray_stream(settings: dict[str, Any], options: RayOptions) -> RowStream:
-    """A `run_file_job` stream that rewrites rows on Ray actors and yields results as they finish."""
+    """A `run_file_job` stream that rewrites rows on Ray actors and yields results as they finish.
+    `settings`: `EngineArgs` fields (a plain dict travels to the actors)."""
 
     def stream(rows: list[InputRow]) -> Iterator[tuple[list[InputRow], list[Any]]]:
         ray = ensure_ray(options)

@@ -1,5 +1,2 @@
-"""srllm.evaluate: scorers (toxicity, bias, retention, similarity, perplexity, sentiment...)."""
-
-from srllm.evaluate.scorers import Scorer, ScorerNotConfiguredError, get_scorer, list_scorers, register_scorer
-
-__all__ = ["Scorer", "ScorerNotConfiguredError", "get_scorer", "list_scorers", "register_scorer"]
+"""srllm.evaluate: the paper's experiments (`experiments/`), the evaluation datasets (`loaders`) and the
+statistics behind the tables (`stats`). The scorers they use live one layer down, in `srllm.scorers`."""

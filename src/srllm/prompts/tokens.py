@@ -18,7 +18,7 @@ and the text between them, contents included, as plain text.
 transformers >= 5.20 has the same idea built in (`apply_chat_template(..., tokenize=True,
 sanitize_control_tokens=True)`, huggingface/transformers#47386); srllm supports 4.56 and models
 without a chat template (the plain layout of `render_prompt`), so the split is ours. Callers that
-share a tokenizer across threads hold `rewrite.engine.tokenizer_lock`: transformers keeps
+share a tokenizer across threads hold `engine.local.tokenizer_lock`: transformers keeps
 `split_special_tokens` as state on the fast tokenizer between calls.
 """
 

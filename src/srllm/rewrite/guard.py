@@ -6,7 +6,7 @@ or answers with commentary. `GuardedRewriter` wraps `Rewriter` with the same
 
 1. Bad input never reaches the model: empty text is `skipped`; text without words (emoji,
    punctuation) and text the scorers find benign come back `unchanged`, without generation.
-   An input is `unchanged` only when the judge (srllm.evaluate.scorers.judge) finds no harm and
+   An input is `unchanged` only when the judge (srllm.scorers.judge) finds no harm and
    the Jigsaw and profanity scorers agree.
 2. Every other text gets a greedy rewrite plus the judge's edit candidate (the input with its
    harmful spans removed, srllm.rewrite.edit); each candidate is checked (the judge's toxic and
@@ -39,9 +39,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from srllm.engine.protocol import RewriteResult, WrappedEngine
+from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.rewrite.edit import edit_candidate
-from srllm.rewrite.engine import GenerationSettings, Rewriter, RewriteResult
+from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 from srllm.text.meta import CHAT_MARKUP, meta_text
 
@@ -244,40 +246,33 @@ class Guard:
 
     def __init__(self, config: GuardConfig | None = None) -> None:
         self.config = config or GuardConfig()
-        self.scorers: dict[str, Any] = {}
+        self.scorers = ScorerSet(SCORERS)
 
     def load(self) -> Guard:
         """Load every scorer now, naming the one that fails (never half-way through a batch)."""
-        from srllm.evaluate.scorers import get_scorer
-
         for name in SCORERS:
             try:
-                scorer = get_scorer(name, progress=False)
-                if scorer.pairwise:
-                    scorer.score_pairs(["warm-up"], ["warm-up"])
-                else:
-                    scorer.score(["warm-up"])
+                self.scorers.load([name], warm_up=True)
             except Exception as exc:  # any failure to load is the same problem for the user
                 raise SrllmError(
                     f"the guard's '{name}' scorer could not load ({exc}); fix it, or pass --no-guard "
                     "to rewrite without checking the output"
                 ) from exc
-            self.scorers[name] = scorer
         return self
 
     @property
     def judge(self) -> Any:
-        return self.scorers["judge"].judge
+        return self.scorers.judge
 
     def judged(self, texts: Sequence[str]) -> list[Any]:
         """The judge's result (labels, spans) for each text."""
-        return self.judge.judge(list(texts)) if texts else []
+        return self.scorers.judged(texts)
 
     def harm_scores(self, texts: Sequence[str], judged: Sequence[Any] | None = None) -> list[dict[str, float]]:
         """The judge's toxic and stereotype, Jigsaw toxicity (max label) and profanity of each text."""
         if not texts:
             return []
-        if not self.scorers:
+        if not self.scorers.built:
             self.load()
         judged = self.judged(texts) if judged is None else judged
         tox = self.scorers["toxicity"].score(texts)
@@ -403,7 +398,7 @@ _WORDS = re.compile(r"\w+(?:'\w+)?")
 
 def _core_words(text: str) -> str:
     """The span's words without the function words at its edges ("are a stupid idiot" -> "stupid idiot")."""
-    from srllm.evaluate.scorers.judge import FUNCTION_WORDS
+    from srllm.scorers.judge import FUNCTION_WORDS
 
     words = _WORDS.findall(text.lower())
     while words and words[0] in FUNCTION_WORDS:
@@ -429,8 +424,9 @@ def best(verdicts: Sequence[Verdict]) -> Verdict:
     return max(verdicts, key=lambda v: (v.passed, -len(v.reasons), v.rank))
 
 
-class GuardedRewriter:
-    """`Rewriter` plus the guard loop: same `.rewrite(texts, batch_size)`, results carry a status."""
+class GuardedRewriter(WrappedEngine):
+    """`Rewriter` plus the guard loop: same `.rewrite(texts, batch_size)`, results carry a status. A
+    `RewriteEngine` whose backend, model, adapter, method and prompt version are the Rewriter's."""
 
     def __init__(self, rewriter: Rewriter, guard: Guard | GuardConfig | None = None) -> None:
         self.rewriter = rewriter
@@ -438,7 +434,7 @@ class GuardedRewriter:
         # The service calls `rewrite` from several threads at once (their generation is shared by
         # the decode loop); the scorers and their tokenizers are not made for concurrent calls.
         self._scoring = threading.Lock()
-        if not self.guard.scorers:
+        if not self.guard.scorers.built:
             self.guard.load()
         config = self.guard.config
         self.sampler = rewriter.sampling(max(1, config.candidates - 1), temperature=config.temperature,
@@ -447,10 +443,6 @@ class GuardedRewriter:
     @property
     def loaded(self):  # the CLI and the service read the model name from here
         return self.rewriter.loaded
-
-    @property
-    def method(self) -> str:
-        return self.rewriter.method
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[GuardedResult]:
         results: list[GuardedResult | None] = [None] * len(texts)
@@ -485,11 +477,8 @@ class GuardedRewriter:
             return self._result(text if isinstance(text, str) else "", "", "skipped", {}, ["empty input"])
         if not _HAS_WORD.search(text):
             return self._result(text, text, "unchanged", {}, ["no words to rewrite (emoji or punctuation only)"])
-        try:
-            self.rewriter._units([text])  # raises when the text does not fit the context
-        except InputError as exc:
-            message = str(exc).split(": ", 1)[-1]
-            return self._result(text, "", "skipped", {}, [message])
+        if problem := self.rewriter.input_problem(text):  # e.g. it does not fit the context
+            return self._result(text, "", "skipped", {}, [problem])
         return None
 
     def _rewrite_pending(self, texts: Sequence[str], pending: list[int], spans: list[Any],
@@ -513,13 +502,13 @@ class GuardedRewriter:
             torch.manual_seed(self.guard.config.seed)  # reproducible samples
             sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
             with self._scoring:
-                extra = self.guard.check([sources[k] for k in retry], [out[0] for out in sampled],
+                extra = self.guard.check([sources[k] for k in retry], [out.candidates for out in sampled],
                                          [spans[k] for k in retry], prompt=prompt)
             for k, out, more in zip(retry, sampled, extra, strict=True):
-                candidates[k].extend(out[0])
+                candidates[k].extend(out.candidates)
                 verdicts[k].extend(more)
-                first[k].prompt_tokens += out[1]
-                first[k].generated_tokens += out[2]
+                first[k].prompt_tokens += out.prompt_tokens
+                first[k].generated_tokens += out.generated_tokens
         chosen_verdicts = self._choose(sources, spans, verdicts, prompt)
         for k, i in enumerate(pending):
             chosen = chosen_verdicts[k]

@@ -57,7 +57,7 @@ class ServeState:
     """Everything one app instance owns (tests run several apps in one process)."""
 
     def __init__(self, settings: ServeSettings, engine: Any) -> None:
-        from srllm.serve.scoring import ScorerPool
+        from srllm.scorers import ScorerSet
 
         self.settings = settings
         self.metrics = ServeMetrics()
@@ -69,7 +69,7 @@ class ServeState:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.auth_failures = RateLimiter(settings.auth_failures_per_minute, settings.auth_failure_burst)
         self.gate = Gate(self.keys, self.limiter, self.auth_failures, self.metrics)
-        self.scorers = ScorerPool(sorted(set(settings.scorers) | set(settings.rewrite_scorers)))
+        self.scorers = ScorerSet(sorted(set(settings.scorers) | set(settings.rewrite_scorers)))
         self.scorer_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srllm-scorers")
         self.jobs = JobStore(settings.jobs_db or default_jobs_db())
         self.runner: JobRunner | None = None
@@ -88,12 +88,12 @@ class ServeState:
 
     def _preload_scorers(self) -> None:
         try:
-            self.scorers.preload()
+            self.scorers.load()
         except Exception:  # a scorer that cannot load fails its own requests later, with its message
             log.exception("preloading the scorers failed")
 
     async def _load_engine(self) -> None:
-        from srllm.serve.backends import load_engine
+        from srllm.serve.engine import load_engine
 
         try:
             self.engine = _as_engine(await asyncio.to_thread(load_engine, self.settings))
@@ -158,11 +158,12 @@ class ServeState:
 
     async def run_judge(self, texts: list[str]) -> list[dict]:
         loop = asyncio.get_running_loop()
-        return await self.within_timeout(loop.run_in_executor(self.scorer_executor, lambda: self.scorers.judge(texts)))
+        return await self.within_timeout(loop.run_in_executor(
+            self.scorer_executor, lambda: [r.to_dict() for r in self.scorers.judged(texts)]))
 
 
 def _as_engine(engine: Any) -> Any:
-    from srllm.serve.backends.base import as_engine
+    from srllm.serve.engine import as_engine
 
     return as_engine(engine)
 

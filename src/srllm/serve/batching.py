@@ -6,14 +6,14 @@ blocks and the model is never used from two threads at once. Requests that pile 
 is busy are merged into the next call: throughput grows with load instead of serialising.
 
 Engines that decode continuously (`engine.concurrent`: the transformers Rewriter, see
-`models.continuous`) take overlapping calls: each collected batch is dispatched at once on its own
+`engine.continuous`) take overlapping calls: each collected batch is dispatched at once on its own
 worker thread and joins the running generation at the next decode step, so a request no longer
 waits for the batch before it to finish. `max_batch_size` then also caps the rows decoded together.
 With `max_batch_size` 1 (the naive peer) every request still runs alone, one after another.
 
 When every request of a call is gone (timed out, or its client disconnected: its future is
 cancelled), the call's cancel event is set and its rows leave the decode loop at the next step
-(`models.continuous.cancel_on`) instead of decoding to their budget for nobody.
+(`engine.continuous.cancel_on`) instead of decoding to their budget for nobody.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from srllm.engine.continuous import cancel_on
 from srllm.errors import InputError
-from srllm.models.continuous import cancel_on
 from srllm.serve.metrics import ServeMetrics
 
 T = TypeVar("T")

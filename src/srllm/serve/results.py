@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from srllm.serve.backends.base import public_name
+from srllm.engine.protocol import public_name
 
 
 def result_dict(result: Any) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""One settings object per server: defaults live here and are printed at start-up."""
+"""One settings object per server: defaults live here and are printed at start-up.
+
+`ServeSettings` is the engine's arguments (`srllm.engine.args.EngineArgs`: model, adapter, backend,
+decoding) plus the server's own (address, limits, keys, scorers, jobs)."""
 
 from __future__ import annotations
 
@@ -6,27 +9,16 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from srllm.errors import SrllmError
-from srllm.models import DEFAULT_MODEL
+from srllm.engine.args import EngineArgs
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(EngineArgs):
     host: str = "127.0.0.1"
     port: int = 8000
-    model: str = DEFAULT_MODEL
-    adapter: str | None = "auto"  # "auto" = the shipped adapter; None = raw base model; or a PEFT dir
-    backend: str = "transformers"  # transformers | openai | llama-cpp
-    base_url: str | None = None  # the OpenAI-compatible server for --backend openai
-    remote_model: str | None = None  # the model name sent to that server (default: --model)
-    template: str = "debias"
-    guard: bool = True  # transformers backend: verify each rewrite, retry, flag (srllm.rewrite.guard)
-    max_new_tokens: int | None = None  # None: scaled to each input (GenerationSettings)
-    dtype: str = "auto"  # transformers backend: models.dtype ("auto" = bf16 where native, else fp32)
 
-    # Dynamic batching: texts from concurrent requests run together in one generation.
-    max_batch_size: int = Field(16, ge=1)
+    # Dynamic batching: texts from concurrent requests (up to max_batch_size) run together in one generation.
     max_wait_ms: float = Field(20.0, ge=0)
 
     # Security and limits.
@@ -58,10 +50,6 @@ class ServeSettings(BaseModel):
 
     def auth_required(self) -> bool:
         return not self.insecure_no_auth and (self.require_key or not is_loopback(self.host))
-
-    def check(self) -> None:
-        if self.backend == "openai" and not self.base_url:
-            raise SrllmError("--backend openai needs --base-url (e.g. http://127.0.0.1:8001/v1)")
 
 
 def is_loopback(host: str) -> bool:

@@ -1,7 +1,7 @@
 """Facts a rewrite must keep: numbers, names and places of the input, and its content words.
 
 The one definition of a fact in srllm: the guard checks a candidate with `missing_facts` /
-`added_facts`, and the retention scorer (srllm.evaluate.scorers.retention) measures the same facts,
+`added_facts`, and the retention scorer (srllm.scorers.retention) measures the same facts,
 so the two cannot disagree on what was kept.
 
 The SR-LLM paper asks a safe rewrite to keep "the original intent and facts" (arXiv 2404.01399,

@@ -1,6 +1,6 @@
 """Meta text: what a model (or an LLM annotator) writes around or instead of a rewrite.
 
-The one pattern set for it in srllm. `clean_response` (srllm.rewrite.clean) strips it from every
+The one pattern set for it in srllm. `clean_response` (srllm.engine.clean) strips it from every
 model answer, `find_meta` / `strip_meta` find and repair it in training rewrites (srllm data
 checks), and `meta_text` is the guard's check that a candidate carries none of it.
 

@@ -127,7 +127,7 @@ def encode_causal(tokenizer: Any, example: Example, template: str, max_length: i
 
 def prompt_head_length(tokenizer: Any, template: str) -> int:
     """Tokens every encoded training example starts with (system prompt, instruction, chat markers)."""
-    from srllm.models.prefix_cache import common_prefix_length
+    from srllm.engine.prefix_cache import common_prefix_length
 
     probes = [Example(id=f"probe-{i}", text=text, response="ok", where="probe")
               for i, text in enumerate(("Alpha 1.", "zulu; 9"))]

@@ -1,4 +1,4 @@
-"""Train the judge (srllm.evaluate.scorers.judge) on the corpus of `srllm data build-judge`.
+"""Train the judge (srllm.scorers.judge) on the corpus of `srllm data build-judge`.
 
 Full fine-tuning of all-MiniLM-L6-v2 with transformers' `Trainer`: a sentence loss (BCE on
 `toxic`, `stereotype`) plus a token loss (O / toxic / stereotype, only on examples whose spans are
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.evaluate.scorers.judge import LABELS, TAGS, build_model
 from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 from srllm.provenance import file_sha256
+from srllm.scorers.judge import LABELS, TAGS, build_model
 from srllm.text.writers import atomic_open
 
 
@@ -121,7 +121,7 @@ def screen_threshold(harm: Any, harmful: Any, target_recall: float) -> float:
 def _backbone(config: JudgeTrainConfig) -> Path:
     if config.backbone:
         return Path(config.backbone)
-    from srllm.evaluate.scorers.embeddings import embedder_path
+    from srllm.scorers.embeddings import embedder_path
 
     return embedder_path()
 
@@ -213,7 +213,7 @@ def model_card(settings: dict[str, Any], manifest: dict[str, Any] | None, comman
     """The judge's README: what it is, its data (counts, sources, licenses), how it was trained, dev metrics."""
     lines = ["# srllm judge", "",
              "Calibrated `toxic` / `stereotype` probabilities and harmful spans for English text "
-             "(srllm.evaluate.scorers.judge). Backbone: " + str(settings.get("backbone")) + " (Apache-2.0), fully "
+             "(srllm.scorers.judge). Backbone: " + str(settings.get("backbone")) + " (Apache-2.0), fully "
              "fine-tuned with a sentence head and a token head; weights stored in fp16.", "",
              "## Training", "", "```sh", "srllm data build-judge", command, "```", "",
              f"Steps: {settings.get('steps')}; final train loss {settings.get('train_loss'):.4f}; "

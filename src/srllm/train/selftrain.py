@@ -231,11 +231,12 @@ class RoundSampler:
 
         sources = [item.text for item, _ in pending]
         greedy = self.rewriter.generate(sources, batch_size=batch_size)
-        groups: list[list[tuple[str, str]]] = [[(out[0][0] if out[0] else "", "greedy")] for out in greedy]
+        groups: list[list[tuple[str, str]]] = [[(out.candidates[0] if out.candidates else "", "greedy")]
+                                               for out in greedy]
         if self.sampler is not None:
             torch.manual_seed(self.seed)
             for group, out in zip(groups, self.sampler.generate(sources, batch_size=batch_size), strict=True):
-                group.extend((text, "sample") for text in out[0])
+                group.extend((text, "sample") for text in out.candidates)
         if self.edit:
             for group, (item, spans) in zip(groups, pending, strict=True):
                 edited = edit_candidate(item.text, spans) if spans else ""
@@ -358,13 +359,13 @@ def hard_inputs(pool: Sequence[PoolItem], round_dir: str | Path) -> list[PoolIte
 
 
 def _load(config: RoundConfig, rewriter: Any, guard: Any) -> tuple[Any, Any]:
-    from srllm.rewrite.engine import Rewriter
+    from srllm.engine.rewriter import Rewriter
     from srllm.rewrite.guard import Guard, GuardConfig
 
     if guard is None:
         guard = Guard(GuardConfig(edit_candidate=config.edit_candidate)).load()
     if rewriter is None and config.teacher:
-        from srllm.rewrite.llama_cpp import LlamaCppRewriter
+        from srllm.engine.llama_cpp import LlamaCppRewriter
 
         rewriter = LlamaCppRewriter.load(config.teacher, seed=config.seed)
     elif rewriter is None:

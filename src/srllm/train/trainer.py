@@ -82,7 +82,7 @@ class CompletionOnlyTrainer(Trainer):
 
     def _forward_with_shared_head(self, model: Any, inputs: dict[str, Any], keep: Any, head: int) -> Any:
         """Run the head once (batch 1), repeat its keys/values for every row, then run the tails."""
-        from srllm.models.prefix_cache import cache_kwarg
+        from srllm.engine.prefix_cache import cache_kwarg
 
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         prefix = model(input_ids=ids[:1, :head], use_cache=True)

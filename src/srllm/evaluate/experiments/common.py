@@ -13,7 +13,6 @@ from typing import Any
 from srllm.errors import InputError
 from srllm.evaluate.experiments.base import RunContext
 from srllm.models import LoadedModel, default_adapter_for, load_causal_lm, resolve
-from srllm.paths import ASSETS_DIR
 
 _K_SHOT = re.compile(r"^(\d+)-shot$")
 
@@ -104,17 +103,12 @@ def load_variant_model(model: str, variant: VariantSpec, ctx: RunContext) -> Loa
     return ModelPool(model, ctx).variant(variant)
 
 
-def default_demonstrations() -> Path | None:
-    path = ASSETS_DIR / "prompts" / "demonstrations.jsonl"
-    return path if path.is_file() else None
-
-
 def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "debias",
                   demonstrations: str | None = None, exclude_texts: Sequence[str] = (),
                   max_new_tokens: int | None = None, seed: int = 0) -> Any | None:
     """A Rewriter for the variant, or None (with a note) when it cannot be built."""
+    from srllm.engine.rewriter import GenerationSettings, Rewriter, default_demonstrations
     from srllm.prompts import load_demonstrations, select_shots
-    from srllm.rewrite.engine import GenerationSettings, Rewriter
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     shots = []
@@ -155,26 +149,31 @@ class OutputScorer:
     """
 
     def __init__(self, pool: ModelPool, *, perplexity: bool = True, bias: bool = True) -> None:
+        from srllm.scorers import ScorerSet
+
         self.pool, self.use_perplexity, self.use_bias = pool, perplexity, bias
-        self._scorers: dict[str, Any] = {}
+        self.scorers = ScorerSet(["toxicity", "judge", "bias", "retention", "perplexity"], progress=None,
+                                 factories={"perplexity": self._perplexity})
+        self._unavailable: set[str] = set()
+
+    def _perplexity(self) -> Any:
+        base = self.pool.base()
+        return get_scorer("perplexity", model=base.model, tokenizer=base.tokenizer)
 
     def _get(self, name: str) -> Any | None:
-        if name not in self._scorers:
-            self._scorers[name] = self._build(name)
-        return self._scorers[name]
-
-    def _build(self, name: str) -> Any | None:
+        """The scorer, loaded (perplexity loads on its first call); None, noted once, when it cannot load."""
         from srllm.errors import SrllmError
 
-        if name == "perplexity":
-            base = self.pool.base()
-            return get_scorer("perplexity", model=base.model, tokenizer=base.tokenizer)
-        scorer = get_scorer(name)
-        try:
-            scorer._ensure_loaded()
-        except SrllmError as exc:  # e.g. the bias head is not trained in this install
-            self.pool.ctx.note(f"scorer '{name}' unavailable: {exc}")
+        if name in self._unavailable:
             return None
+        scorer = self.scorers[name]
+        if name != "perplexity":
+            try:
+                self.scorers.load([name])
+            except SrllmError as exc:  # e.g. the bias head is not trained in this install
+                self.pool.ctx.note(f"scorer '{name}' unavailable: {exc}")
+                self._unavailable.add(name)
+                return None
         return scorer
 
     def single(self, texts: Sequence[str]) -> list[dict[str, float]]:
@@ -210,7 +209,7 @@ class OutputScorer:
 
 
 def get_scorer(name: str, **kwargs: Any) -> Any:
-    from srllm.evaluate.scorers import get_scorer as lookup
+    from srllm.scorers import get_scorer as lookup
 
     return lookup(name, **kwargs)
 

@@ -29,7 +29,7 @@ from srllm.evaluate.stats import clen, one_sample_ttest, paired_ttest, sentence_
 
 
 class StyleConfig(ExperimentConfig):
-    # Scorer names from srllm.evaluate.scorers; each one's main score is tested.
+    # Scorer names from srllm.scorers; each one's main score is tested.
     attributes: list[str] = ["toxicity", "bias"]
     variant: list[str] = ["sr-llm", "zero-shot"]  # first usable one rewrites (unless the file has rewrites)
     rewrite_field: str = "rewrite"  # rows carrying this field are not rewritten again
