@@ -88,6 +88,11 @@ def test_failed_keys_are_limited_per_address_before_any_hash_check(make_settings
     assert friend.get("/v1/jobs", headers=_auth(good)).status_code == 200  # other addresses are served
     assert friend.get("/v1/jobs", headers=_auth(good)).status_code == 200
     assert len(hash_checks) == 4  # the friend's key was checked once, then remembered
+    # A key that passed before costs no argon2, so a legitimate client behind the same address (a NAT, a
+    # proxy) keeps being served while guesses from that address are refused.
+    assert attacker.get("/v1/jobs", headers=_auth(good)).status_code == 200
+    assert attacker.get("/v1/jobs", headers=_auth("srk_0123456789ab_again")).status_code == 429
+    assert len(hash_checks) == 4
 
 
 def test_a_repeated_bad_key_is_not_hashed_again_but_new_and_revoked_keys_still_count(make_settings, hash_checks,

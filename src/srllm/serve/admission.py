@@ -43,6 +43,8 @@ class Gate:
         assert self.keys is not None
         credentials = await BEARER(request)
         token = credentials.credentials if credentials else None
+        if token and (known := await run_in_threadpool(self.keys.known, token)) is not None:
+            return known  # verified before: costs no argon2, so the failed-key limit has nothing to save
         # An address that keeps sending bad keys is refused before its next argon2 check: failures
         # cost CPU and memory (argon2 is slow by design), a refusal costs nothing.
         if token and (wait := self.auth_failures.wait(address)):
