@@ -19,7 +19,7 @@ from typing import Any
 from srllm.engine.args import EngineArgs
 from srllm.engine.clean import clean_response
 from srllm.engine.protocol import ChatOutput, Generation, RewriteResult
-from srllm.engine.rewriter import GenerationSettings, shots_for
+from srllm.engine.rewriter import GenerationSettings, prompting_method, shots_for
 from srllm.errors import SrllmError
 from srllm.progress import optional_progress
 from srllm.prompts import Demonstration, build_messages, get_template
@@ -118,7 +118,7 @@ class LlamaCppRewriter:
 
     @property
     def method(self) -> str:
-        return f"{len(self.shots)}-shot" if self.shots else "zero-shot"
+        return prompting_method(self.shots)
 
     def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> LlamaCppRewriter:
         from dataclasses import replace

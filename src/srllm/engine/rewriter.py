@@ -75,6 +75,11 @@ def shots_for(k_shot: int, demonstrations: str | Path | None, seed: int) -> list
     return select_shots(load_demonstrations(source), k_shot, seed=seed)
 
 
+def prompting_method(shots: Sequence[Demonstration]) -> str:
+    """How a base model without an adapter is prompted, as results name it: "zero-shot" or "k-shot"."""
+    return f"{len(shots)}-shot" if shots else "zero-shot"
+
+
 class Rewriter:
     """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service (a `RewriteEngine`)."""
 
@@ -147,7 +152,7 @@ class Rewriter:
     def method(self) -> str:
         if self.loaded.adapter:
             return self.loaded.method
-        return f"{len(self.shots)}-shot" if self.shots else "zero-shot"
+        return prompting_method(self.shots)
 
     @property
     def prompt_version(self) -> str:
