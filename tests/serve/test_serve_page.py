@@ -41,7 +41,8 @@ class WordGuard(WrappedEngine):
             row["rewrite"] = re.sub(r"\bidiot\b", "colleague", result.text).replace("always", "sometimes")
             flagged = "stupid" in result.text
             row.update(status="flagged" if flagged else "ok",
-                       scores={"toxicity": 0.81 if flagged else 0.04, "bias": 0.12, "similarity": 0.93},
+                       scores={"toxicity": 0.81 if flagged else 0.04, "bias": 0.12, "similarity": 0.93,
+                               "input_stereotype": 0.71, "facts_missing": 1.0 if flagged else 0.0},
                        reasons=["toxicity 0.81 is above 0.5 after 2 tries"] if flagged else [],
                        spans=[{"start": m.start(), "end": m.end(), "label": "toxic", "text": m.group(0), "score": 0.9}
                               for m in re.finditer(r"\bidiot\b", result.text)])
@@ -87,7 +88,12 @@ def test_page_rewrites_shows_diff_scores_and_reasons(page_server, browser, tmp_p
     first = page.locator("article.pair").nth(0)
     assert first.locator("del.removed").all_inner_texts() == ["idiot,", "always"]
     assert first.locator("ins.added").all_inner_texts() == ["colleague,", "sometimes"]
-    assert first.locator("meter").count() == 3
+    assert first.locator("meter").count() == 4  # facts_missing is a count: a number, no meter
+    # One friendly label per score, never the raw key; the direction rides along.
+    labels = first.locator(".scores dt").all_inner_texts()
+    assert labels == ["Toxicity (Jigsaw)", "Bias (screen)", "Meaning kept", "Original: stereotype", "Facts dropped"]
+    assert "lower is better; passes at ≤ 0.5" in first.locator("dt[data-key=toxicity]").get_attribute("title")
+    assert "higher is better" in first.locator("dt[data-key=similarity]").get_attribute("title")
     assert first.locator("mark.harm.toxic").all_inner_texts() == ["idiot"]  # the judge's span, at its offsets
     assert "Meaning kept" in first.inner_text() and "0.93" in first.inner_text()
     second = page.locator("article.pair").nth(1)
@@ -110,6 +116,30 @@ def test_page_rewrites_shows_diff_scores_and_reasons(page_server, browser, tmp_p
     assert [row["status"] for row in rows] == ["ok", "flagged"]
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert errors == []
+
+
+def test_page_shows_a_spinner_while_pasted_text_is_rewritten_and_a_score_legend(page_server, browser):
+    url, token = page_server
+    page = browser.new_page()
+    held: list[Any] = []
+    page.route("**/v1/rewrite", lambda route: held.append(route))  # hold the request: the page waits
+    page.goto(url + "/")
+    page.get_by_label("API key").fill(token)
+    page.get_by_role("button", name="Use key").click()
+    assert page.locator("#busy").is_hidden()
+    page.get_by_label("Paste text").fill("You idiot, you always break the build.")
+    page.get_by_role("button", name="Rewrite", exact=True).click()
+    page.wait_for_function("document.getElementById('busy').hidden === false")
+    assert page.locator("#results").get_attribute("aria-busy") == "true"
+    assert page.locator("#summary").inner_text() == "Rewriting 1 text…"
+    held[0].continue_()
+    page.locator("article.pair").first.wait_for()
+    assert page.locator("#busy").is_hidden()
+    assert page.locator("#results").get_attribute("aria-busy") == "false"
+    page.locator("#score-legend summary").click()
+    rows = page.locator("#score-legend-rows tr").all_inner_texts()
+    assert any(row.startswith("Stereotype") and "lower is better" in row for row in rows)
+    assert any(row.startswith("Meaning kept") and "≥ 0.6" in row for row in rows)
 
 
 def test_page_works_by_keyboard_and_reports_a_missing_key(page_server, browser):

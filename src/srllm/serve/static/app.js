@@ -2,8 +2,38 @@
 "use strict";
 
 const KEY_STORAGE = "srllm-api-key";  // sessionStorage: gone when the tab closes
-const SCORE_LABELS = { toxicity: "Toxicity", bias: "Bias", similarity: "Meaning kept", retention: "Facts kept" };
-const HIGHER_IS_BETTER = new Set(["similarity", "retention"]);
+// One friendly label per score key the service returns, with its direction and the guard's default
+// threshold (GuardConfig; a server started with --guard-config may use others). `input_` keys score
+// the original text and use the screen's thresholds: at or below all of them the input is left unchanged.
+const SCORES = {
+  toxic: { label: "Insult or attack", what: "the judge's probability of an insult, threat, obscenity or identity attack", better: "lower", limit: 0.5 },
+  stereotype: { label: "Stereotype", what: "the judge's probability of a generalisation about a group", better: "lower", limit: 0.5 },
+  toxicity: { label: "Toxicity (Jigsaw)", what: "the highest Jigsaw toxicity label", better: "lower", limit: 0.5 },
+  profanity: { label: "Profanity", what: "probability of swear words", better: "lower", limit: 0.5 },
+  bias: { label: "Bias (screen)", what: "the MiniLM bias head, used only to screen inputs", better: "lower", limit: 0.3 },
+  similarity: { label: "Meaning kept", what: "embedding similarity of the rewrite to the original", better: "higher", limit: 0.6 },
+  retention: { label: "Facts kept", what: "share of the original's facts found in the rewrite", better: "higher", limit: 0.5 },
+  facts_missing: { label: "Facts dropped", what: "names, numbers and places of the original missing from the rewrite", better: "lower", limit: 0, count: true },
+};
+const SCREEN_LIMITS = { toxic: 0.5, stereotype: 0.5, toxicity: 0.3, profanity: 0.35, bias: 0.3 };
+
+function scoreInfo(key) {
+  const input = key.startsWith("input_");
+  const base = SCORES[input ? key.slice(6) : key];
+  if (!base) return { label: key.replace(/_/g, " "), what: "", better: null, limit: null };
+  if (!input) return base;
+  const limit = SCREEN_LIMITS[key.slice(6)];
+  return Object.assign({}, base, { label: "Original: " + base.label.toLowerCase(), limit: limit == null ? base.limit : limit,
+                                   what: base.what + " (of the original text)" });
+}
+
+function direction(info) {
+  if (!info.better) return "";
+  const word = info.better === "lower" ? "lower is better" : "higher is better";
+  const bound = info.better === "lower" ? "≤ " : "≥ ";
+  return info.limit == null ? word : word + "; passes at " + bound + info.limit;
+}
+
 let lastResults = [];
 
 const $ = (id) => document.getElementById(id);
@@ -129,20 +159,51 @@ function scoreList(scores) {
   }
   for (const name of names) {
     const value = scores[name];
+    const info = scoreInfo(name);
     const dt = document.createElement("dt");
-    dt.textContent = SCORE_LABELS[name] || name;
+    dt.textContent = info.label;
+    dt.title = [info.what, direction(info)].filter(Boolean).join("; ");
+    dt.dataset.key = name;
     const meterCell = document.createElement("dd");
-    const meter = document.createElement("meter");
-    meter.min = 0; meter.max = 1; meter.value = Math.max(0, Math.min(1, value));
-    if (HIGHER_IS_BETTER.has(name)) { meter.low = 0.5; meter.high = 0.8; meter.optimum = 1; }
-    else { meter.low = 0.2; meter.high = 0.5; meter.optimum = 0; }
-    meter.setAttribute("aria-label", dt.textContent);
-    meterCell.append(meter);
+    if (!info.count) {
+      const meter = document.createElement("meter");
+      meter.min = 0; meter.max = 1; meter.value = Math.max(0, Math.min(1, value));
+      if (info.better === "higher") { meter.low = info.limit; meter.high = 0.8; meter.optimum = 1; }
+      else { meter.low = Math.min(0.2, info.limit ?? 0.2); meter.high = info.limit ?? 0.5; meter.optimum = 0; }
+      meter.setAttribute("aria-label", info.label + ", " + direction(info));
+      meterCell.append(meter);
+    }
     const num = document.createElement("dd");
-    num.textContent = value.toFixed(2);
+    num.textContent = info.count ? String(Math.round(value)) : value.toFixed(2);
+    const arrow = document.createElement("span");
+    arrow.className = "dir";
+    arrow.textContent = info.better === "lower" ? " ↓" : info.better === "higher" ? " ↑" : "";
+    arrow.setAttribute("aria-hidden", "true");
+    num.append(arrow);
     dl.append(dt, meterCell, num);
   }
   return dl;
+}
+
+function renderLegend() {
+  const body = $("score-legend-rows");
+  for (const key of Object.keys(SCORES)) {
+    const info = SCORES[key];
+    const tr = document.createElement("tr");
+    for (const text of [info.label, info.what, info.better === "lower" ? "↓ lower is better" : "↑ higher is better",
+                        (info.better === "lower" ? "≤ " : "≥ ") + info.limit]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+}
+
+function busy(on, message) {
+  $("busy").hidden = !on;
+  $("results").setAttribute("aria-busy", on ? "true" : "false");
+  if (message) $("summary").textContent = message;
 }
 
 function renderResults(results) {
@@ -229,7 +290,7 @@ async function rewriteText(event) {
   if (!texts.length || !raw.trim()) { showError("Paste some text first."); $("text-input").focus(); return; }
   const button = $("rewrite-button");
   button.disabled = true;
-  $("summary").textContent = "Rewriting " + texts.length + " text" + (texts.length === 1 ? "" : "s") + "…";
+  busy(true, "Rewriting " + texts.length + " text" + (texts.length === 1 ? "" : "s") + "…");
   try {
     const response = await api("/v1/rewrite", {
       method: "POST", headers: headers({ "Content-Type": "application/json" }),
@@ -241,6 +302,7 @@ async function rewriteText(event) {
     $("summary").textContent = "Rewriting failed.";
   } finally {
     button.disabled = false;
+    busy(false);
   }
 }
 
@@ -287,6 +349,7 @@ function saveKey(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("key-status").textContent = apiKey() ? "Key saved for this tab." : "No key in use.";
+  renderLegend();
   $("key-form").addEventListener("submit", saveKey);
   $("text-form").addEventListener("submit", rewriteText);
   $("file-form").addEventListener("submit", uploadFile);
