@@ -5,11 +5,16 @@ Three measurements per variant (the README section "Quality, measured" explains 
   (pass rate per kind and overall);
 - a ParaDetox slice (the held-out 500 rows of srllm.data.mix.paradetox_eval_slice, else the file's
   last 500; the first --paradetox-n of them): % toxic after the
-  rewrite, similarity to the input and to the human reference, and the joint score
-  J = mean over rows of (1 - toxic_flag) x similarity-to-input, beside two baselines from the same run:
-  the human references and "delete the toxic words";
+  rewrite, similarity to the input and to the human reference, and two joint scores beside two
+  baselines from the same run (the human references and "delete the toxic words"):
+  J = mean over rows of (1 - toxic_flag) x similarity-to-input (srllm's), and the TextDetox-2024 formula
+  J_textdetox = mean over rows of P(non-toxic) x similarity-to-input x ChrF(output, reference)
+  (sacrebleu's sentence ChrF / 100; our Jigsaw model and MiniLM stand in for the task's XLM-R and LaBSE);
 - srllm's CMD test split (data/cmd/test.jsonl, never trained on): % toxic, bias,
   knowledge retention.
+
+`report` also writes a top-level `default` object: what `srllm rewrite` ships (the `adapter+guard`
+variant with the shipped GuardConfig) beside the `adapter` variant (no guard).
 
 Each variant runs as its own process (`run VARIANT`, resumable per variant: its JSON is the checkpoint),
 so the slow ones can run in the background; `report` merges what exists into
@@ -97,7 +102,7 @@ def demonstrations(k: int) -> list:
 
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
-          edit_candidate: bool = True) -> Any:
+          edit_candidate: bool | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -108,7 +113,8 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: 
         raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
     rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
-    config = GuardConfig(candidates=candidates, edit_candidate=edit_candidate)
+    overrides = {} if edit_candidate is None else {"edit_candidate": edit_candidate}
+    config = GuardConfig(candidates=candidates, **overrides)
     return GuardedRewriter(rewriter, config) if spec["guard"] else rewriter
 
 
@@ -139,11 +145,13 @@ def score_devcases(rows: list[dict], cases: list[dict], out_dir: Path) -> dict:
 
 
 def text_metrics(sources: list[str], outputs: list[str], references: list[str] | None) -> dict:
-    """% toxic (Jigsaw max label >= 0.5), similarity to input / reference, J = mean((1 - toxic) x sim)."""
+    """% toxic (Jigsaw max label >= 0.5), similarity to input / reference, J = mean((1 - toxic) x sim),
+    and with references the TextDetox-2024 J = mean(P(non-toxic) x sim x ChrF(output, reference))."""
     from srllm.scorers import get_scorer
 
     safe = [o if o.strip() else " " for o in outputs]
-    toxic = [r["toxic_flag"] for r in get_scorer("toxicity", progress=False).score(safe)]
+    jigsaw = get_scorer("toxicity", progress=False).score(safe)
+    toxic = [r["toxic_flag"] for r in jigsaw]
     similarity = get_scorer("similarity", progress=False)
     sim_in = [r["similarity"] for r in similarity.score_pairs(sources, safe)]
     out = {"n": len(outputs), "toxic_pct": 100 * sum(toxic) / len(toxic),
@@ -152,7 +160,20 @@ def text_metrics(sources: list[str], outputs: list[str], references: list[str] |
     if references is not None:
         sim_ref = [r["similarity"] for r in similarity.score_pairs(references, safe)]
         out["similarity_to_reference"] = sum(sim_ref) / len(sim_ref)
+        out.update(textdetox_joint([1 - r["max"] for r in jigsaw], sim_in, outputs, references))
     return out
+
+
+def textdetox_joint(non_toxic: list[float], similarity: list[float], outputs: list[str],
+                    references: list[str]) -> dict:
+    """The TextDetox 2024 shared task's joint score, per row STA x SIM x FL averaged, with FL = ChrF of
+    the output against the human reference (sacrebleu, as the task computes it)."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()
+    fluency = [chrf.sentence_score(o, [r]).score / 100 for o, r in zip(outputs, references, strict=True)]
+    joint = [s * m * f for s, m, f in zip(non_toxic, similarity, fluency, strict=True)]
+    return {"chrf": sum(fluency) / len(fluency), "joint_textdetox": sum(joint) / len(joint)}
 
 
 def cmd_metrics(rows: list[dict], outputs: list[str]) -> dict:
@@ -183,7 +204,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter, args.dtype, not args.no_edit_candidate)
+    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
@@ -191,6 +212,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         "variant": variant, **VARIANTS[variant], "candidates": args.candidates if VARIANTS[variant]["guard"] else 1,
         "model": rewriter.loaded.name, "adapter_path": rewriter.loaded.adapter, "method": rewriter.method,
         "dtype": rewriter.loaded.dtype,
+        # The `default` object reads only a run of exactly what ships: shipped adapter, guard defaults.
+        "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
+                                     and args.candidates == 4 and args.adapter is None and args.dtype == "auto"),
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -315,13 +339,31 @@ def report(args: argparse.Namespace) -> dict:
     cached = WORK / f"paradetox_baselines_{n}.json"
     if n and not cached.is_file():
         cached.write_text(json.dumps(baselines(n), indent=2), encoding="utf-8")
-    result = {"variants": variants, "paradetox_baselines": json.loads(cached.read_text()) if n else None,
+    baseline_rows = json.loads(cached.read_text()) if n else None
+    result = {"default": default_summary(variants, baseline_rows), "variants": variants,
+              "paradetox_baselines": baseline_rows,
               "goals": {"guard_overall": ">= 0.90", "guard_benign": ">= 0.95", "no_guard_overall": ">= 0.80",
                         "paradetox_joint": "> delete baseline"}}
     (RESULTS / "quality.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     (RESULTS / "quality.md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
     return result
+
+
+def default_summary(variants: dict, baseline_rows: dict | None) -> dict | None:
+    """What `srllm rewrite` ships (adapter + guard, shipped GuardConfig) in the issue's field names."""
+    shipped, bare = variants.get("adapter+guard"), variants.get("adapter")
+    if not shipped or "devcases" not in shipped or not shipped.get("shipped_guard_config"):
+        return None
+    dev, paradetox = shipped["devcases"], shipped.get("paradetox", {})
+    human = (baseline_rows or {}).get("human reference", {})
+    return {"dev_overall": dev["summary"]["overall"],
+            "dev_overall_no_guard": bare["devcases"]["summary"]["overall"] if bare and "devcases" in bare else None,
+            "benign_kept": dev.get("benign_kept"), "flag_rate": dev.get("flag_rate"),
+            "silent_harm_rate": dev.get("silent_harm_rate"),
+            "paradetox_j": paradetox.get("joint"), "paradetox_j_textdetox": paradetox.get("joint_textdetox"),
+            "human_reference_j": human.get("joint"), "human_reference_j_textdetox": human.get("joint_textdetox"),
+            "cmd_test": shipped.get("cmd_test"), "adapter": shipped.get("adapter_path"), "dtype": shipped.get("dtype")}
 
 
 def _pct(value: Any) -> str:
@@ -341,13 +383,15 @@ def markdown(result: dict) -> str:
                      + f" | **{_pct(s.get('overall'))}** | {_pct(r['devcases'].get('flag_rate'))} | "
                      f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} |")
     lines += ["", "## ParaDetox held-out slice", "",
-              "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) |",
-              "|---|---|---|---|---|---|"]
+              "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) | ChrF | "
+              "J TextDetox = mean(P(non-toxic) × sim × ChrF) |",
+              "|---|---|---|---|---|---|---|---|"]
     rows = {name: r["paradetox"] for name, r in result["variants"].items() if "paradetox" in r}
     for name, m in {**rows, **{k: v for k, v in (result["paradetox_baselines"] or {}).items()
                                if isinstance(v, dict)}}.items():
         lines.append(f"| {name} | {m['n']} | {m['toxic_pct']:.0f} | {m['similarity_to_input']:.3f} | "
-                     f"{m.get('similarity_to_reference', float('nan')):.3f} | {m['joint']:.3f} |")
+                     f"{m.get('similarity_to_reference', float('nan')):.3f} | {m['joint']:.3f} | "
+                     f"{m.get('chrf', float('nan')):.3f} | {m.get('joint_textdetox', float('nan')):.3f} |")
     lines += ["", "## CMD test split (seed data)", "",
               "| variant | n | toxic % | bias (mean) | biased % | retention (mean) | retained % |",
               "|---|---|---|---|---|---|---|"]
@@ -373,7 +417,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
-    parser.add_argument("--no-edit-candidate", action="store_true", help="guard without the judge's edit candidate")
+    edit = parser.add_mutually_exclusive_group()
+    edit.add_argument("--edit-candidate", dest="edit_candidate", action="store_true", default=None,
+                      help="add the judge's edit candidate (default: the shipped GuardConfig's choice)")
+    edit.add_argument("--no-edit-candidate", dest="edit_candidate", action="store_false")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
