@@ -335,6 +335,13 @@ def baselines(n: int) -> dict:
 def report(args: argparse.Namespace) -> dict:
     names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS)]
     variants = {v: json.loads((WORK / f"{v}.json").read_text()) for v in names if (WORK / f"{v}.json").is_file()}
+    # Per-variant files are not committed: a variant not re-run here keeps its row from the last report,
+    # marked with the report it came from, so one re-run variant does not erase the others.
+    previous = RESULTS / "quality.json"
+    if previous.is_file():
+        for name, row in json.loads(previous.read_text()).get("variants", {}).items():
+            if name not in variants:
+                variants[name] = {**row, "from_previous_report": row.get("from_previous_report", True)}
     n = next((r["paradetox"]["n"] for r in variants.values() if "paradetox" in r), args.paradetox_n)
     cached = WORK / f"paradetox_baselines_{n}.json"
     if n and not cached.is_file():
@@ -379,7 +386,8 @@ def markdown(result: dict) -> str:
             continue
         s = r["devcases"]["summary"]
         statuses = ", ".join(f"{k} {v}" for k, v in (r["devcases"]["statuses"] or {}).items()) or "–"
-        lines.append(f"| {name} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
+        label = f"{name} (earlier run)" if r.get("from_previous_report") else name
+        lines.append(f"| {label} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
                      + f" | **{_pct(s.get('overall'))}** | {_pct(r['devcases'].get('flag_rate'))} | "
                      f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} |")
     lines += ["", "## ParaDetox held-out slice", "",
