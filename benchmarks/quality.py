@@ -370,7 +370,15 @@ def default_summary(variants: dict, baseline_rows: dict | None) -> dict | None:
             "silent_harm_rate": dev.get("silent_harm_rate"),
             "paradetox_j": paradetox.get("joint"), "paradetox_j_textdetox": paradetox.get("joint_textdetox"),
             "human_reference_j": human.get("joint"), "human_reference_j_textdetox": human.get("joint_textdetox"),
-            "cmd_test": shipped.get("cmd_test"), "adapter": shipped.get("adapter_path"), "dtype": shipped.get("dtype")}
+            "cmd_test": shipped.get("cmd_test"), "adapter": _relative(shipped.get("adapter_path")),
+            "dtype": shipped.get("dtype")}
+
+
+def _relative(path: str | None) -> str | None:
+    """A path inside the checkout as the checkout sees it, so results do not name one machine's folders."""
+    if path is None or not Path(path).is_relative_to(ROOT):
+        return path
+    return str(Path(path).relative_to(ROOT))
 
 
 def _pct(value: Any) -> str:
