@@ -3,7 +3,7 @@
 Three measurements per variant (the README section "Quality, measured" explains each number):
 - the development cases (../shared/data/devcases/cases.jsonl), scored by ../shared/tools/score_cases.py
   (pass rate per kind and overall);
-- a ParaDetox slice (the held-out 500 rows of srllm.data.mix.paradetox_eval_slice, else the file's
+- a ParaDetox slice (the held-out 500 rows of srllm.data.corpus.heldout.paradetox_eval_slice, else the file's
   last 500; the first --paradetox-n of them): % toxic after the
   rewrite, similarity to the input and to the human reference, and two joint scores beside two
   baselines from the same run (the human references and "delete the toxic words"):
@@ -66,10 +66,10 @@ def dev_cases(per_kind: int = 0) -> list[dict]:
 def paradetox_slice(n: int) -> tuple[list[dict], str]:
     """The held-out ParaDetox rows (never trained on) as {"toxic", "reference"}; the first n of them."""
     try:
-        from srllm.data.mix import paradetox_eval_slice
+        from srllm.data.corpus.heldout import paradetox_eval_slice
 
         rows = [{"toxic": r.text, "reference": r.safe_variation} for r in paradetox_eval_slice(PARADETOX)]
-        source = f"srllm.data.mix.paradetox_eval_slice({PARADETOX.name})"
+        source = f"srllm.data.corpus.heldout.paradetox_eval_slice({PARADETOX.name})"
     except ImportError:
         import csv
 

@@ -42,8 +42,6 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
 # Module import cycles that exist today, each to be broken by the issue-16 work named beside it. The
 # test fails on any other cycle, and on a listed one that no longer exists (delete it from here).
 KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"srllm.data.mix", "srllm.data.leakage", "srllm.data.targeted"}):
-        "data/corpus/ (issue 16, item 6)",
     frozenset({"srllm.train.runner", "srllm.train.preference"}):
         "preference.py borrows runner.py's private helpers; they move out with the train() split (issue 16)",
 }

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 import srllm
 from srllm.cli.main import app
 from srllm.data.checks import CHECKS, CheckSpec
+from srllm.data.corpus.heldout import EVAL_READERS
+from srllm.data.corpus.mix import SOURCE_TYPES
+from srllm.data.corpus.targeted import GENERATORS
 from srllm.data.importers import IMPORTERS, ImporterSpec
-from srllm.data.leakage import EVAL_READERS
-from srllm.data.mix import SOURCE_TYPES
-from srllm.data.targeted import GENERATORS
 from srllm.engine.loader import ENGINES
 from srllm.errors import InputError, SrllmError
 from srllm.evaluate.experiments.base import EXPERIMENTS, Experiment, ExperimentConfig

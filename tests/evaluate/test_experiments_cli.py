@@ -42,5 +42,5 @@ def test_style_command_writes_a_run_dir(tmp_path):
 def test_user_errors_exit_with_a_sentence(tmp_path):
     result = CliRunner().invoke(app, ["stereoset", "--data", str(tmp_path / "missing.json"), "--out",
                                       str(tmp_path / "r")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "missing.json" in result.output and "--data PATH" in result.output

@@ -85,7 +85,7 @@ def test_report_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "report.html").is_file()
     missing = CliRunner().invoke(app, [str(tmp_path / "nope")])
-    assert missing.exit_code == 1 and "metadata.json is missing" in missing.output
+    assert missing.exit_code == 2 and "metadata.json is missing" in missing.output
 
 
 @pytest.mark.parametrize("bad", ["results.json"])

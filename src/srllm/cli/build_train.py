@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from srllm.cli.common import console, user_errors
-from srllm.data.leakage import LeakageError
-from srllm.data.mix import BuildResult, leak_report_path, manifest_path
-from srllm.data.mix import build_train as build_corpus
+from srllm.data.corpus.leakage import LeakageError
+from srllm.data.corpus.mix import BuildResult, leak_report_path, manifest_path
+from srllm.data.corpus.mix import build_train as build_corpus
 
 
 def _print_summary(result: BuildResult, out: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from srllm.errors import SrllmError
+from srllm.cli.common import user_errors
 
 app = typer.Typer(help="Run the paper's experiments; each writes JSON, Markdown tables and metadata to a run dir.",
                   no_args_is_help=True)
@@ -68,6 +68,7 @@ def _run(name: str, *, model: str | None, data: str | None, source: str | None, 
 
 
 def _command(name: str, help_text: str):
+    @user_errors
     def command(
         model: str = typer.Option(None, "--model", "-m", help="registered model name, local dir or .gguf"),
         data: str = typer.Option(None, "--data", "-d", help="input file or folder (default per experiment)"),
@@ -83,12 +84,8 @@ def _command(name: str, help_text: str):
         set_: list[str] = typer.Option([], "--set", help="any other option as KEY=VALUE (repeatable)"),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
     ) -> None:
-        try:
-            _run(name, model=model, data=data, source=source, limit=limit, seed=seed, batch_size=batch_size,
-                 max_new_tokens=max_new_tokens, variants=variant, out=out, sets=set_, progress=progress)
-        except SrllmError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from None
+        _run(name, model=model, data=data, source=source, limit=limit, seed=seed, batch_size=batch_size,
+             max_new_tokens=max_new_tokens, variants=variant, out=out, sets=set_, progress=progress)
 
     command.__doc__ = help_text
     return command

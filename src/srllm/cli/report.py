@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from srllm.errors import SrllmError
+from srllm.cli.common import user_errors
 
 console = Console(soft_wrap=True)  # paths in messages stay copy-pastable
 
 
+@user_errors
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="run dirs written by `srllm eval`"),
     out: Path = typer.Option(None, "--out", "-o",
@@ -22,11 +23,7 @@ def report(
     from srllm.report import write_report
 
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("runs") / "report")
-    try:
-        markdown, html = write_report(run_dirs, target, n_resamples=resamples)
-    except SrllmError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+    markdown, html = write_report(run_dirs, target, n_resamples=resamples)
     console.print(f"[green]wrote[/green] {markdown}\n[green]wrote[/green] {html}")
 
 

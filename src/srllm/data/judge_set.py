@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import srllm.data.identity  # noqa: F401  (registers the identity source types)
-from srllm.data.mix import build_mix, load_mix, manifest_path, write_json
+import srllm.data.corpus.identity  # noqa: F401  (registers the identity source types)
+from srllm.data.corpus.mix import build_mix, load_mix, manifest_path, write_json
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.errors import InputError
 from srllm.provenance import file_sha256

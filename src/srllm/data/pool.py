@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from srllm.data.mix import build_mix, load_mix, manifest_path, write_json
+from srllm.data.corpus.mix import build_mix, load_mix, manifest_path, write_json
 from srllm.provenance import file_sha256
 from srllm.text.writers import write_jsonl
 
@@ -32,7 +32,7 @@ def build_pool(mix_path: str | Path, out: str | Path, *, on_leak: str = "drop", 
     Leaking records are dropped by default (listed in the manifest): a pool is sampled from, and
     one near-duplicate of a ParaDetox sentence in ToxiGen must not stop the whole build.
     """
-    from srllm.data.leakage import LeakageError
+    from srllm.data.corpus.leakage import LeakageError
 
     result = build_mix(load_mix(mix_path, root=root), on_leak=on_leak, seed=seed)
     if not result.leakage.passed and on_leak == "fail":

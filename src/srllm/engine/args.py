@@ -14,18 +14,23 @@ from srllm.models import DEFAULT_MODEL
 
 
 class EngineArgs(BaseModel):
-    model: str = DEFAULT_MODEL
-    adapter: str | None = "auto"  # "auto" = the shipped adapter; None = raw base model; or a PEFT dir
-    backend: str = "transformers"  # transformers | openai | llama-cpp (`engine.loader.ENGINES`)
-    base_url: str | None = None  # the OpenAI-compatible server for --backend openai
-    remote_model: str | None = None  # the model name sent to that server (default: --model)
-    template: str = "debias"
-    guard: bool = True  # transformers backend: verify each rewrite, retry, flag (srllm.rewrite.guard)
-    max_new_tokens: int | None = None  # None: scaled to each input (GenerationSettings)
-    dtype: str = "auto"  # transformers backend: models.dtype ("auto" = bf16 where native, else fp32)
-    # Texts per generation batch (a server merges up to this many from concurrent requests); the
-    # openai backend keeps this many requests in flight.
-    max_batch_size: int = Field(16, ge=1)
+    # Each description is also the help of the `srllm serve` option generated from the field.
+    model: str = Field(DEFAULT_MODEL, description="Registry name, local model dir, .gguf file or hub id.")
+    adapter: str | None = Field("auto", description="PEFT adapter dir; auto = the shipped adapter (--no-adapter: "
+                                                    "the raw base model).")
+    backend: str = Field("transformers", description="transformers, llama-cpp or openai (engine.loader.ENGINES).")
+    base_url: str | None = Field(None, description="OpenAI-compatible server for --backend openai (…/v1).")
+    remote_model: str | None = Field(None, description="Model name sent to --base-url (default: --model).")
+    template: str = Field("debias", description="Prompt template: debias, job or a JSON file.")
+    guard: bool = Field(True, description="Verify each rewrite, retry and flag (status, scores, reasons); "
+                                          "transformers backend.")
+    max_new_tokens: int | None = Field(None, description="Fixed token budget per rewrite (default: scaled to "
+                                                         "each input).")
+    dtype: str = Field("auto", description="Inference dtype: auto (bf16 where the CPU/GPU computes it natively, "
+                                           "else fp32), float32, bfloat16, float16.")
+    # A server merges up to this many texts from concurrent requests; the openai backend keeps this
+    # many requests in flight.
+    max_batch_size: int = Field(16, ge=1, description="Most texts merged into one generation.")
 
     def engine_args(self) -> EngineArgs:
         """These fields alone (from a subclass such as ServeSettings): what an engine loader takes."""

@@ -47,67 +47,83 @@ class DataSource:
         return source
 
 
+def setting(default: Any = MISSING, *, help: str, default_factory: Any = MISSING) -> Any:
+    """A config field with its help text, which `srllm train --help` shows beside the option made from it."""
+    return field(default=default, default_factory=default_factory, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    """Everything a run needs. `None` hyper-parameters take the method's default (see methods/)."""
+    """Everything a run needs. `None` hyper-parameters take the method's default (see methods/).
 
-    method: str = "qlora"
-    base: str = "smollm2-135m-instruct"
-    data: list[DataSource] = field(default_factory=list)
-    dev: list[DataSource] = field(default_factory=list)
-    out: str = "runs/srllm"
-    template: str = "debias"
-    # Method options (LoRA rank, prefix length, ...), validated by the method's own dataclass.
-    method_options: dict[str, Any] = field(default_factory=dict)
-    init_adapter: str | None = None  # two-phase training (paper Section 5.2)
+    Every field is also an option of `srllm train` (`srllm.cli.options`), with its help text.
+    """
+
+    method: str = setting("qlora", help="Training method: qlora | lora | prefix | dense.")
+    base: str = setting("smollm2-135m-instruct", help="Registry model name, model directory, .gguf or hub id.")
+    data: list[DataSource] = setting(default_factory=list, help="Training CMD file; PATH#train picks a split "
+                                                                "part. Repeatable.")
+    dev: list[DataSource] = setting(default_factory=list, help="Dev CMD file (PATH#dev). Repeatable.")
+    out: str = setting("runs/srllm", help="Run folder: adapter, manifest, checkpoints.")
+    template: str = setting("debias", help="Prompt template: debias | job | a JSON file.")
+    method_options: dict[str, Any] = setting(
+        default_factory=dict, help="Method options (LoRA rank, prefix length, ...), checked by the method's own "
+                                   "dataclass.")
+    init_adapter: str | None = setting(None, help="Continue from this adapter (two-phase training, paper "
+                                                  "Section 5.2).")
     # "sft" (the paper's Eq. 1 on `data`), or preference optimization on `pairs` with TRL's trainers:
     # "dpo" (reference = the init adapter, frozen) or "orpo" (no reference model).
-    stage: str = "sft"
-    pairs: list[str] = field(default_factory=list)  # JSONL of {"text", "chosen", "rejected"}
-    beta: float = 0.1  # DPO's beta / ORPO's lambda (TRL's defaults)
-    resume: bool = False
-    seed: int = 42
-    split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
-    split_seed: int = 0  # srllm.data.split_records' seed; fixed so every run sees the same parts
+    stage: str = setting("sft", help="sft | dpo | orpo: preference optimization of the adapter on --pairs "
+                                     "(TRL's trainers).")
+    pairs: list[str] = setting(default_factory=list, help="Preference JSONL (text, chosen, rejected), e.g. a "
+                                                          "self-training round's preferences.jsonl. Repeatable.")
+    beta: float = setting(0.1, help="DPO beta / ORPO lambda (TRL's defaults).")
+    resume: bool = setting(False, help="Continue from the last checkpoint in --out.")
+    seed: int = setting(42, help="Seed of the run (initialization, shuffling, dropout).")
+    split_ratios: tuple[float, float, float] = setting((0.7, 0.1, 0.2), help="Train, dev and test fractions of "
+                                                                             "the data layer's split (PATH#part).")
+    # Fixed so every run sees the same parts.
+    split_seed: int = setting(0, help="Seed of the data layer's split (srllm.data.split_records).")
     # Paper Table 3.
-    learning_rate: float | None = None
-    epochs: float | None = None
-    batch_size: int = 16
-    eval_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 1024
-    lr_scheduler: str = "constant_with_warmup"
-    warmup_ratio: float = 0.03
-    max_grad_norm: float = 0.3
-    weight_decay: float = 0.001
-    optim: str | None = None  # None: paged_adamw_32bit on GPU, adamw_torch on CPU
-    eval_steps: int = 25
-    eval_on_start: bool = False  # a step-0 dev loss, the untrained baseline
-    save_steps: int = 25
-    early_stopping_patience: int = 3
-    save_total_limit: int = 2
-    max_steps: int = -1
+    learning_rate: float | None = setting(None, help="Default: the method's (2e-4; prefix 5e-5).")
+    epochs: float | None = setting(None, help="Default: the method's (1; prefix 5).")
+    batch_size: int = setting(16, help="Per-device batch.")
+    eval_batch_size: int = setting(8, help="Per-device batch for dev evaluation.")
+    gradient_accumulation_steps: int = setting(1, help="Gradient accumulation steps.")
+    max_length: int = setting(1024, help="Longest example in tokens.")
+    lr_scheduler: str = setting("constant_with_warmup", help="Learning-rate schedule (transformers' names).")
+    warmup_ratio: float = setting(0.03, help="Fraction of the steps spent warming up.")
+    max_grad_norm: float = setting(0.3, help="Gradient clipping norm.")
+    weight_decay: float = setting(0.001, help="AdamW weight decay.")
+    optim: str | None = setting(None, help="Optimizer (default: paged_adamw_32bit on GPU, adamw_torch on CPU).")
+    eval_steps: int = setting(25, help="Dev evaluation every N steps.")
+    eval_on_start: bool = setting(False, help="A step-0 dev loss, the untrained baseline.")
+    save_steps: int = setting(25, help="Checkpoint every N steps.")
+    early_stopping_patience: int = setting(3, help="Early-stopping patience in evaluations.")
+    save_total_limit: int = setting(2, help="Checkpoints kept in --out.")
+    max_steps: int = setting(-1, help="Stop after this many steps (overrides epochs; -1 = no limit).")
     # Speed. group_by_length: batches of similar length, so little padding is computed. packing:
     # a batch flattened into one padding-free row (block-diagonal attention); worth it with a
     # varlen attention kernel (flash-attention on GPU), a loss on CPU where sdpa materialises the
     # row's full attention matrix. Logits are computed only at response positions either way.
-    group_by_length: bool = True
-    packing: bool = False
-    gradient_checkpointing: bool = False
+    group_by_length: bool = setting(True, help="Batch examples of similar length (little padding).")
+    packing: bool = setting(False, help="Padding-free batches (one row per batch, block-diagonal attention).")
+    gradient_checkpointing: bool = setting(False, help="Recompute activations in the backward pass (less "
+                                                       "memory, more time).")
     # Every prompt starts with the same system prompt + instruction (~60 % of a sequence): run it
     # once per batch and share its keys/values with every row (gradients add up through the
     # share, so the update is the same; LoRA dropout on those tokens is drawn once per batch).
-    share_prompt_head: bool = True
-    threads: int | None = None
-    logging_steps: int = 1
+    share_prompt_head: bool = setting(True, help="Run the prompt head every example shares once per batch.")
+    threads: int | None = setting(None, help="CPU threads for torch.")
+    logging_steps: int = setting(1, help="Log the training loss every N steps.")
     # Energy (paper Appendix D): declared device watts x hours x carbon intensity.
-    device_watts: float | None = None
-    carbon_intensity_kg_per_kwh: float = 0.4
-    measure_energy: bool = True
-    progress: bool = True
-    # "float16"/"bfloat16" halves the saved adapter (the shipped one is float16).
-    save_dtype: str = "float32"
-    keep_checkpoints: bool = True
+    device_watts: float | None = setting(None, help="Declared device power for the Appendix D estimate.")
+    carbon_intensity_kg_per_kwh: float = setting(0.4, help="kg CO2e per kWh for the Appendix D estimate.")
+    measure_energy: bool = setting(True, help="Measure with codecarbon.")
+    progress: bool = setting(True, help="Show a progress bar.")
+    # The shipped adapter is float16.
+    save_dtype: str = setting("float32", help="float32 | float16 | bfloat16 for the saved adapter (half the size).")
+    keep_checkpoints: bool = setting(True, help="Keep the checkpoints in --out after training.")
 
     def __post_init__(self) -> None:
         self.data = [DataSource.parse(s) for s in self.data]

@@ -201,7 +201,7 @@ def train_command(config: JudgeTrainConfig) -> str:
 
 
 def write_model_card(out: Path, settings: dict[str, Any], config: JudgeTrainConfig) -> None:
-    from srllm.data.mix import manifest_path
+    from srllm.data.corpus.mix import manifest_path
 
     data_manifest = manifest_path(config.train)
     manifest = json.loads(data_manifest.read_text(encoding="utf-8")) if data_manifest.is_file() else None

@@ -143,8 +143,9 @@ def eval_index(eval_mix: str | None) -> Any:
     """A LeakageIndex over the mix file's evaluation sources (None when no mix is given)."""
     if not eval_mix:
         return None
-    from srllm.data.leakage import LeakageIndex, load_eval_texts
-    from srllm.data.mix import load_mix
+    from srllm.data.corpus.heldout import load_eval_texts
+    from srllm.data.corpus.leakage import LeakageIndex
+    from srllm.data.corpus.mix import load_mix
 
     mix = load_mix(eval_mix)
     texts = []
@@ -307,7 +308,7 @@ def _prefix(config: RoundConfig) -> str:
 
 def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, progress: bool = True) -> dict[str, Any]:
     """Sample, verify and write one round; returns the round manifest (also OUT/round.json)."""
-    from srllm.data.mix import write_json
+    from srllm.data.corpus.mix import write_json
     from srllm.data.writers import write_records
     from srllm.provenance import file_sha256
     from srllm.text.writers import write_jsonl

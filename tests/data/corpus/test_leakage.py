@@ -6,13 +6,8 @@ import json
 from pathlib import Path
 
 from srllm.data import CMDRecord
-from srllm.data.leakage import (
-    EvalText,
-    LeakageIndex,
-    check_leakage,
-    find_leaks,
-    load_eval_texts,
-)
+from srllm.data.corpus.heldout import EvalText, load_eval_texts
+from srllm.data.corpus.leakage import LeakageIndex, check_leakage, find_leaks
 
 EVAL = [
     "The new nurse from Manila was late again, because people from there never take schedules seriously.",

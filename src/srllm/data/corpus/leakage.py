@@ -9,35 +9,22 @@ synonyms for a few words). Jaccard and fuzzy need 10 words: shorter sentences th
 word are usually different sentences. Candidates come from an inverted index of word 3-grams, so a check of thousands of
 training texts against tens of thousands of evaluation texts takes seconds, without MinHash.
 
-Evaluation sources are a registry of small readers; a source whose file is absent is skipped
-and reported as such, never silently passed.
+What is held out (evaluation sources, held-out slices) is read by `srllm.data.corpus.heldout`;
+this module only matches and reports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz
 
+from srllm.data.corpus.heldout import EvalSourceStatus, EvalText
 from srllm.data.schema import CMDRecord, normalize_text
-from srllm.errors import InputError, SrllmError
-from srllm.lines import numbered_lines
-from srllm.registry import Registry
-
-
-@dataclass(frozen=True)
-class EvalText:
-    source: str
-    ref: str  # where it is in its source (id, item or line), for the report
-    text: str
-    # Held-out texts nobody may read (devcases): the report names them but never prints them.
-    redact: bool = False
+from srllm.errors import SrllmError
 
 
 @dataclass(frozen=True)
@@ -179,118 +166,6 @@ def find_leaks(records: Sequence[CMDRecord], index: LeakageIndex) -> list[LeakMa
     return matches
 
 
-# ---- evaluation sources --------------------------------------------------------------------
-
-EvalReader = Callable[[Path], list[EvalText]]
-EVAL_READERS: Registry[EvalReader] = Registry("evaluation source kind")
-
-
-def register_eval_reader(kind: str) -> Callable[[EvalReader], EvalReader]:
-    def add(reader: EvalReader) -> EvalReader:
-        EVAL_READERS.register(kind, reader)
-        return reader
-    return add
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg})", path=str(path), line=exc.lineno) from exc
-
-
-@register_eval_reader("cmd")
-def read_cmd_texts(path: Path) -> list[EvalText]:
-    """Texts and rewrites of CMD records (our own test split)."""
-    from srllm.data.readers import read_records
-
-    out = []
-    for record in read_records(path):
-        out.append(EvalText("", record.id, record.text))
-        if record.safe_variation:
-            out.append(EvalText("", f"{record.id}:safe_variation", record.safe_variation))
-    return out
-
-
-@register_eval_reader("devcases")
-def read_devcases_texts(path: Path) -> list[EvalText]:
-    """Only the `text` field of each line, redacted in reports: the held-out quality set is never read otherwise."""
-    out = []
-    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line).get("text")
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise InputError("is not a JSON object", path=str(path), line=number) from exc
-        if isinstance(text, str) and text.strip():
-            out.append(EvalText("", f"line {number}", text, redact=True))
-    return out
-
-
-@register_eval_reader("stereoset")
-def read_stereoset_texts(path: Path) -> list[EvalText]:
-    """Contexts and sentences of StereoSet's official layout (dev.json: {"data": {"intrasentence": [...], ...}})."""
-    data = _load_json(path)
-    out = []
-    for task, items in (data.get("data", data) if isinstance(data, dict) else {}).items():
-        for item in items if isinstance(items, list) else []:
-            ref = f"{task}:{item.get('id', '?')}"
-            context = item.get("context") or ""
-            if context and "BLANK" not in context:
-                out.append(EvalText("", f"{ref}:context", context))
-            for sentence in item.get("sentences", []):
-                out.append(EvalText("", f"{ref}:{sentence.get('id', '?')}", sentence.get("sentence", "")))
-                if task == "intersentence" and context:
-                    out.append(EvalText("", f"{ref}:{sentence.get('id', '?')}:joined",
-                                        f"{context} {sentence.get('sentence', '')}"))
-    return out
-
-
-@register_eval_reader("toxigen")
-def read_toxigen_texts(path: Path) -> list[EvalText]:
-    """ToxiGen's annotated statements (a JSON list of {id, text, ...})."""
-    data = _load_json(path)
-    rows = data if isinstance(data, list) else data.get("data", [])
-    return [EvalText("", f"id {row.get('id', i)}", row["text"]) for i, row in enumerate(rows)
-            if isinstance(row, dict) and isinstance(row.get("text"), str)]
-
-
-@register_eval_reader("crows-pairs")
-def read_crows_pairs_texts(path: Path) -> list[EvalText]:
-    """Both sentences of every CrowS-Pairs minimal pair (crows_pairs_anonymized.csv)."""
-    import csv
-
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [EvalText("", f"row {i + 1}:{column}", row[column]) for i, row in enumerate(rows)
-            for column in ("sent_more", "sent_less") if row.get(column)]
-
-
-@register_eval_reader("paradetox-eval")
-def read_paradetox_eval_texts(path: Path) -> list[EvalText]:
-    """The ParaDetox evaluation slice (toxic text and every reference paraphrase)."""
-    from srllm.data.mix import paradetox_eval_slice
-
-    out = []
-    for record in paradetox_eval_slice(path):
-        out.append(EvalText("", record.id, record.text))
-        for i, reference in enumerate([record.safe_variation, *record.meta.get("alternatives", [])]):
-            if reference:
-                out.append(EvalText("", f"{record.id}:ref{i + 1}", reference))
-    return out
-
-
-@dataclass
-class EvalSourceStatus:
-    name: str
-    kind: str
-    path: str
-    status: str  # "checked" or "skipped"
-    texts: int = 0
-    reason: str | None = None
-
-
 @dataclass
 class LeakageReport:
     sources: list[EvalSourceStatus] = field(default_factory=list)
@@ -337,23 +212,9 @@ class LeakageError(SrllmError):
                          "with --on-leak drop to drop them (recorded in the manifest)")
 
 
-def load_eval_texts(name: str, kind: str, path: str | Path) -> tuple[list[EvalText], EvalSourceStatus]:
-    reader = EVAL_READERS.get(kind, field=f"eval.{name}.kind")
-    target = Path(path)
-    if not target.exists():
-        return [], EvalSourceStatus(name, kind, str(path), "skipped", 0, "file absent")
-    texts = [EvalText(name, t.ref, t.text, t.redact) for t in reader(target)]
-    return texts, EvalSourceStatus(name, kind, str(path), "checked", len(texts))
-
-
 def check_leakage(records: Sequence[CMDRecord], eval_texts: Iterable[EvalText],
                   sources: list[EvalSourceStatus] | None = None,
                   thresholds: LeakageThresholds | None = None) -> LeakageReport:
     """Match training records against evaluation texts; `passed` is False on any match."""
     index = LeakageIndex(eval_texts, thresholds)
     return LeakageReport(list(sources or []), find_leaks(records, index), index.thresholds, len(records))
-
-
-def text_sha256(text: str) -> str:
-    """The id of a text for files that list evaluation items without their words."""
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()

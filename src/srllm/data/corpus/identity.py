@@ -25,7 +25,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from srllm.data.mix import MixSpec, SourceResult, SourceSpec, _present, _tag, register_source_type
+from srllm.data.corpus.mix import MixSpec, SourceResult, SourceSpec, _present, _tag, register_source_type
 from srllm.data.schema import CMDRecord
 
 BENIGN = {"bias": "No", "toxicity": "No", "sentiment": "Neutral", "harm": "Low"}

@@ -13,7 +13,7 @@ A source contributes round(weight x available) records (weight > 1 repeats recor
 `cap`; which records is decided by a hash of the seed and the record id, so the choice does not
 depend on file order. A text already taken from an earlier source is not taken again. Held-out
 parts (our seed test split, ParaDetox's evaluation slice) never enter training and are checked,
-with every evaluation source of the mix, by `srllm.data.leakage`.
+with every evaluation source of the mix, by `srllm.data.corpus.leakage`.
 """
 
 from __future__ import annotations
@@ -31,20 +31,22 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from srllm.data.checks import fix_records, is_placeholder
-from srllm.data.leakage import (
+from srllm.data.corpus.heldout import (
+    PARADETOX_EVAL_N,
+    PARADETOX_EVAL_SALT,
     EvalSourceStatus,
     EvalText,
-    LeakageIndex,
-    LeakageReport,
-    LeakageThresholds,
-    check_leakage,
     load_eval_texts,
+    read_paradetox,
+    seed_test_split,
+    split_paradetox,
     text_sha256,
 )
-from srllm.data.readers import load_records, read_records
+from srllm.data.corpus.leakage import LeakageError, LeakageIndex, LeakageReport, LeakageThresholds, check_leakage
+from srllm.data.corpus.targeted import GENERATORS, generate
+from srllm.data.readers import read_records
 from srllm.data.schema import CMDRecord, normalize_text
-from srllm.data.split import DEFAULT_RATIOS, split_records
-from srllm.data.targeted import GENERATORS, generate
+from srllm.data.split import split_records
 from srllm.data.writers import write_records
 from srllm.errors import InputError
 from srllm.provenance import file_sha256
@@ -53,8 +55,6 @@ from srllm.text.writers import atomic_open
 
 OWN_LICENSE = "Apache-2.0 (srllm's own data)"
 SRLLM_CSV_LICENSE = "none stated; research use only"
-PARADETOX_EVAL_SALT = "srllm-paradetox-eval-v1"
-PARADETOX_EVAL_N = 500
 # Seed aspects spelled as the kinds the manifest counts.
 _KIND_ALIASES = {"stereotyping": "stereotype"}
 
@@ -213,11 +213,6 @@ def _usable(record: CMDRecord, result: SourceResult) -> bool:
     return True
 
 
-def seed_test_split(records: Sequence[CMDRecord], seed: int = 0) -> dict[str, list[CMDRecord]]:
-    """Our own records split 70/10/20 by the data layer (stratified, text-grouped); 'test' is held out."""
-    return split_records(records, DEFAULT_RATIOS, seed=seed)
-
-
 @register_source_type("cmd")
 def read_cmd_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
     """srllm's own CMD records. Option "holdout": "test" keeps the seed test split out of training."""
@@ -271,34 +266,6 @@ def detokenize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _paradetox_key(text: str) -> str:
-    return hashlib.sha256(f"{PARADETOX_EVAL_SALT}\x00{normalize_text(text)}".encode()).hexdigest()
-
-
-def _read_paradetox(path: str | Path) -> list[CMDRecord]:
-    result = load_records(path, importer="paradetox")
-    if result.problems:
-        raise result.problems[0].to_error()
-    return result.records
-
-
-def _split_paradetox(records: list[CMDRecord], n: int) -> tuple[list[CMDRecord], list[CMDRecord]]:
-    ranked = sorted(records, key=lambda r: _paradetox_key(r.text))
-    chosen = {id(r) for r in ranked[:n]}
-    return [r for r in records if id(r) in chosen], [r for r in records if id(r) not in chosen]
-
-
-def paradetox_eval_slice(path: str | Path, n: int = PARADETOX_EVAL_N) -> list[CMDRecord]:
-    """ParaDetox's held-out evaluation slice: the n rows whose normalized toxic text hashes lowest.
-
-    The choice depends only on each row's own text (sha256 of "srllm-paradetox-eval-v1", NUL,
-    normalize_text(toxic)), so reordering or appending rows never moves a row in or out.
-    Records keep the raw text, the first paraphrase as `safe_variation` and the others in
-    `meta.alternatives`, in file order.
-    """
-    return _split_paradetox(_read_paradetox(path), n)[0]
-
-
 def _paraphrase(record: CMDRecord) -> str | None:
     """Of the paraphrases that changed the text (some repeat it verbatim), the one closest to it.
 
@@ -323,7 +290,7 @@ def read_paradetox_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
     result = SourceResult()
     n_eval = int(spec.options.get("eval_slice", PARADETOX_EVAL_N))
     for declared, path in _present(spec, mix, result):
-        held, rest = _split_paradetox(_read_paradetox(path), n_eval)
+        held, rest = split_paradetox(read_paradetox(path), n_eval)
         result.dropped["eval_slice"] += len(held)
         for r in held:
             result.heldout.append(EvalText("", r.id, r.text))
@@ -332,7 +299,7 @@ def read_paradetox_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
         result.artifacts["paradetox_eval_slice.json"] = {
             "source": declared, "sha256": result.files[-1]["sha256"], "n": len(held),
             "definition": f"the {n_eval} rows with the lowest sha256('{PARADETOX_EVAL_SALT}' + NUL + "
-                          "normalize_text(toxic)); srllm.data.mix.paradetox_eval_slice(path, n) rebuilds it",
+                          "normalize_text(toxic)); srllm.data.corpus.heldout.paradetox_eval_slice(path, n) rebuilds it",
             "items": [{"id": r.id, "line": r.origin[1] if r.origin else None, "text_sha256": text_sha256(r.text)}
                       for r in held]}
         near = LeakageIndex(result.heldout, mix.thresholds)
@@ -575,8 +542,6 @@ def build_train(mix_path: str | Path, out: str | Path, *, dev_out: str | Path | 
     With leakage and `on_leak="fail"`, writes only the leak report (OUT.leaks.json) and raises
     `LeakageError`.
     """
-    from srllm.data.leakage import LeakageError
-
     result = build_mix(load_mix(mix_path, root=root), include=include, exclude=exclude, on_leak=on_leak,
                        dev_fraction=dev_fraction, seed=seed)
     out = Path(out)

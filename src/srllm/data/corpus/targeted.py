@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srllm.data.leakage import EvalText, LeakageIndex
+from srllm.data.corpus.heldout import EvalText
+from srllm.data.corpus.leakage import LeakageIndex
 from srllm.data.schema import CMDRecord
 from srllm.errors import InputError
 from srllm.paths import PACKAGE_DIR

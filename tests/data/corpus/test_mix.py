@@ -15,19 +15,13 @@ from typer.testing import CliRunner
 
 from srllm.cli.build_train import build_train as build_train_command
 from srllm.data import CMDRecord, normalize_text, read_records
-from srllm.data.leakage import EvalText, LeakageError, LeakageIndex
-from srllm.data.mix import (
-    build_train,
-    detokenize,
-    manifest_path,
-    paradetox_eval_slice,
-    parse_mix,
-    take,
-)
-from srllm.data.targeted import GENERATORS, generate, load_template_set
+from srllm.data.corpus.heldout import EvalText, paradetox_eval_slice
+from srllm.data.corpus.leakage import LeakageError, LeakageIndex
+from srllm.data.corpus.mix import build_train, detokenize, manifest_path, parse_mix, take
+from srllm.data.corpus.targeted import GENERATORS, generate, load_template_set
 from srllm.errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data"
 SYLLABLES = ["ka", "lo", "mi", "ten", "ru", "sa", "vo", "pe", "dan", "ji", "no", "bu", "zel", "ha", "qui", "tor"]
 
