@@ -121,6 +121,7 @@ class Job:
         check_model(engine, body.model)
         check_supported(body)
         params = params_of(body, max_tokens)
+        engine_call(engine, kind)  # refused here, before a stream starts, when the engine cannot do it
         check_chat_only(engine, params)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
