@@ -278,3 +278,17 @@ def test_rewrite_streams_ndjson_rows_equal_to_the_plain_answer(server):
             rows = [json.loads(line) for line in response.iter_lines() if line]
         assert sorted(row["index"] for row in rows) == [0, 1, 2]
         assert sorted(rows, key=lambda row: row["index"]) == plain
+
+
+def test_a_streamed_rewrite_whose_client_goes_away_stops_decoding(serve_live, endless, tmp_path):
+    from srllm.rewrite import GenerationSettings, Rewriter
+
+    rewriter, loop = endless
+    # The rewrite prompt is longer than a chat's: a smaller budget still fits the 2048-token context.
+    long_rewriter = Rewriter(rewriter.loaded, settings=GenerationSettings(max_new_tokens=1500))
+    with _endless_server(serve_live, long_rewriter, tmp_path, 600) as url:
+        body = {"texts": ["Your report is garbage.", "Old people are slow."], "stream": True}
+        with pytest.raises(httpx.ReadTimeout):
+            with httpx.stream("POST", url + "/v1/rewrite", json=body, timeout=1.0) as response:
+                response.read()
+        _stops(loop, loop.decoder.steps)

@@ -180,7 +180,8 @@ async def _events(state: ServeState, job: Job, request: Request) -> AsyncIterato
     pieces: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
 
     def on_text(index: int, text: str) -> None:  # on the decode thread
-        loop.call_soon_threadsafe(pieces.put_nowait, (index, text))
+        if not loop.is_closed():  # a server shutting down: nobody reads the pieces any more
+            loop.call_soon_threadsafe(pieces.put_nowait, (index, text))
 
     work = asyncio.ensure_future(state.batcher.call(job.run, on_text))
     work.add_done_callback(lambda _: pieces.put_nowait(None))
