@@ -292,3 +292,24 @@ def test_a_streamed_rewrite_whose_client_goes_away_stops_decoding(serve_live, en
             with httpx.stream("POST", url + "/v1/rewrite", json=body, timeout=1.0) as response:
                 response.read()
         _stops(loop, loop.decoder.steps)
+
+
+@pytest.mark.slow
+def test_the_default_model_streams_what_it_answers(serve_live, tmp_path):
+    from srllm.models import DEFAULT_MODEL
+    from srllm.models.pull import is_pulled
+    from srllm.rewrite import Rewriter
+
+    if not is_pulled(DEFAULT_MODEL):
+        pytest.skip("default model not pulled (scripts/setup.sh pulls it)")
+    settings = ServeSettings(keys_path=tmp_path / "keys.sqlite", jobs_db=tmp_path / "jobs.sqlite",
+                             scorers=["profanity"], rewrite_scorers=["profanity"], rate_limit_per_minute=0)
+    with serve_live(create_app(settings, Rewriter.load())) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        model = client.models.list().data[0].id
+        ask = dict(model=model, max_tokens=24,
+                   messages=[{"role": "user", "content": "Name three colours of the rainbow."}])
+        whole = client.chat.completions.create(**ask)
+        streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**ask, stream=True)
+                           if c.choices)
+    assert whole.choices[0].message.content.strip() and streamed == whole.choices[0].message.content
