@@ -21,7 +21,9 @@ def test_openai_backend_rewrites_through_another_srllm_server(tmp_path, tiny_lla
         ["--model", str(tiny_llama_dir), "--no-adapter", "--no-guard", "--max-new-tokens", "8", "--jobs-db",
          str(tmp_path / "remote-jobs.sqlite"), "--scorers", "profanity", "--rate-limit", "0"],
         env={"SRLLM_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}, log=tmp_path / "remote.log")
-    settings = ServeSettings(backend="openai", base_url=remote + "/v1", model="tiny-remote", max_new_tokens=8,
+    # The remote answers only for the model it serves (404 otherwise, like vLLM): --remote-model names it.
+    settings = ServeSettings(backend="openai", base_url=remote + "/v1", model="tiny-remote",
+                             remote_model=tiny_llama_dir.name, max_new_tokens=8,
                              jobs_db=tmp_path / "jobs.sqlite", scorers=["profanity"], rewrite_scorers=[])
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 30
@@ -30,6 +32,14 @@ def test_openai_backend_rewrites_through_another_srllm_server(tmp_path, tiny_lla
             time.sleep(0.1)
         via_openai = client.post("/v1/rewrite", json={"texts": TEXTS}).json()["results"]
         models = client.get("/v1/models").json()["data"][0]
+        # Without a decode loop here, chat takes one choice and refuses what it cannot pass on.
+        hello = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}
+        chat = client.post("/v1/chat/completions", json=hello)
+        refused = client.post("/v1/chat/completions", json={**hello, "n": 2})
+        text = client.post("/v1/completions", json={"prompt": "Hello"})
+    assert chat.status_code == 200 and len(chat.json()["choices"]) == 1
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "n"
+    assert text.status_code == 422 and "openai backend" in text.json()["error"]["message"]
     direct = httpx.post(remote + "/v1/rewrite", json={"texts": TEXTS}, timeout=60).json()["results"]
     assert models["backend"] == "openai" and models["id"] == "tiny-remote"
     assert [r["model"] for r in via_openai] == ["tiny-remote"] * 2

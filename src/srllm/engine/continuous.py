@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, layout
@@ -85,7 +85,9 @@ GREEDY = Sampling()
 class Request:
     """One prompt to continue. The first `head` ids are a prefix many prompts share (see
     `prefix_cache`); `key` is the caller's handle, returned with the result; `stop`: the tokens that end
-    this row (None: the loop's end-of-turn tokens)."""
+    this row (None: the loop's end-of-turn tokens); `seed`: this row samples from its own generator, so
+    the same seed gives the same tokens whatever else shares the batch; `watch(tokens)`: called on the
+    decode thread after each new token (streaming, stop strings), True ends the row ("stop")."""
 
     ids: Sequence[int]
     max_new_tokens: int
@@ -93,6 +95,8 @@ class Request:
     sampling: Sampling = GREEDY
     head: int = 0
     stop: frozenset[int] | None = None
+    seed: int | None = None
+    watch: Callable[[list[int]], bool] | None = None
 
 
 @dataclass
@@ -107,6 +111,15 @@ class Finished:
 class _Row:
     request: Request
     tokens: list[int] = field(default_factory=list)
+    generator: Any = None  # a torch.Generator for a seeded row
+
+
+def _row(request: Request) -> _Row:
+    if request.seed is None or not request.sampling.do_sample:
+        return _Row(request)
+    import torch
+
+    return _Row(request, generator=torch.Generator().manual_seed(request.seed))
 
 
 class ContinuousDecoder:
@@ -199,10 +212,10 @@ class ContinuousDecoder:
         finished: list[Finished] = []
         for head, group in groups.items():
             cache, mask, logits = self._prefill(head, group)
-            rows = [_Row(request) for request in group]
+            rows = [_row(request) for request in group]
             self.prefills += 1
             self._merge(rows, cache, mask)
-            first = self._choose(logits, [request.sampling for request in group])
+            first = self._choose(logits, rows)
             finished += self._advance(first, start=len(self._rows) - len(rows))
         return finished
 
@@ -241,19 +254,25 @@ class ContinuousDecoder:
         )
         self.steps += 1
         self.rows_stepped += len(self._rows)
-        return self._advance(self._choose(output.logits[:, -1, :], [row.request.sampling for row in self._rows]),
-                             start=0)
+        return self._advance(self._choose(output.logits[:, -1, :], self._rows), start=0)
 
     # -- token choice and bookkeeping ----------------------------------------------------------
-    def _choose(self, logits: Any, samplings: list[Sampling]) -> Any:
+    def _choose(self, logits: Any, rows: list[_Row]) -> Any:
         import torch
 
         chosen = logits.argmax(dim=-1)
-        sampled = [i for i, sampling in enumerate(samplings) if sampling.do_sample]
-        for sampling in {samplings[i] for i in sampled}:
-            rows = torch.tensor([i for i in sampled if samplings[i] == sampling])
-            scores = _warp(logits[rows].float(), sampling)
-            chosen[rows] = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        samplings = [row.request.sampling for row in rows]
+        # Unseeded rows with the same sampling draw together from the global generator.
+        shared = [i for i, row in enumerate(rows) if samplings[i].do_sample and row.generator is None]
+        for sampling in {samplings[i] for i in shared}:
+            group = torch.tensor([i for i in shared if samplings[i] == sampling])
+            scores = _warp(logits[group].float(), sampling)
+            chosen[group] = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        for i, row in enumerate(rows):
+            if row.generator is not None:
+                scores = _warp(logits[i: i + 1].float(), samplings[i])
+                chosen[i] = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1,
+                                              generator=row.generator)[0, 0]
         return chosen
 
     def _advance(self, tokens: Any, *, start: int) -> list[Finished]:
@@ -268,7 +287,10 @@ class ContinuousDecoder:
             index = start + offset
             row = self._rows[index]
             row.tokens.append(token)
+            watch = row.request.watch
             if token in (self.eos_ids if row.request.stop is None else row.request.stop):
+                finished.append(Finished(row.request.key, row.tokens, len(row.request.ids), "stop"))
+            elif watch is not None and watch(row.tokens):
                 finished.append(Finished(row.request.key, row.tokens, len(row.request.ids), "stop"))
             elif len(row.tokens) >= row.request.max_new_tokens:
                 finished.append(Finished(row.request.key, row.tokens, len(row.request.ids), "length"))
@@ -351,8 +373,7 @@ class DecodeLoop:
                 # The widest call in flight sets the width: a narrow call never squeezes a wide one.
                 self.decoder.slots = max(self._slots.values())
             for index, request in enumerate(requests):
-                self.decoder.submit(Request(request.ids, request.max_new_tokens, (call, index),
-                                            request.sampling, request.head, request.stop))
+                self.decoder.submit(replace(request, key=(call, index)))
             self._ensure_thread()
             self._wake.notify()
         waiter.done.wait()

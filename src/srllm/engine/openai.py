@@ -26,10 +26,12 @@ class OpenAIChatEngine:
     method = "remote"
 
     def __init__(self, base_url: str, *, model: str, template: str = "debias", max_tokens: int = 256,
-                 api_key: str | None = None, timeout: float = 120.0, concurrency: int = 16) -> None:
+                 api_key: str | None = None, timeout: float = 120.0, concurrency: int = 16,
+                 remote_model: str | None = None) -> None:
+        """`model`: the name this engine shows; `remote_model`: the name sent to the server (default: `model`)."""
         self.base_url = base_url.rstrip("/")
         self.model = public_name(model) or model
-        self._remote_model = model
+        self._remote_model = remote_model or model
         self.template = get_template(template)
         self.prompt_version = self.template.version
         self.max_tokens = max_tokens
@@ -45,6 +47,9 @@ class OpenAIChatEngine:
         except httpx.HTTPError as exc:
             raise SrllmError(f"the OpenAI-compatible server at {self.base_url} cannot be reached "
                              f"({type(exc).__name__})") from exc
+        if response.status_code == 404:  # vLLM and srllm serve name the model they do not serve
+            raise SrllmError(f"the OpenAI-compatible server at {self.base_url} does not serve the model "
+                             f"{self._remote_model!r} (HTTP 404); name one of its /v1/models with --remote-model")
         if response.status_code != 200:
             raise SrllmError(f"the OpenAI-compatible server at {self.base_url} answered "
                              f"HTTP {response.status_code}")
@@ -75,7 +80,7 @@ class OpenAIChatEngine:
 def load(args: EngineArgs) -> OpenAIChatEngine:
     if not args.base_url:
         raise SrllmError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
-    return OpenAIChatEngine(args.base_url, model=args.remote_model or args.model,
+    return OpenAIChatEngine(args.base_url, model=args.model, remote_model=args.remote_model,
                             template=args.template, max_tokens=args.max_new_tokens or 256,
                             api_key=os.environ.get("SRLLM_REMOTE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
                             concurrency=args.max_batch_size)

@@ -4,12 +4,14 @@ Every engine (the local `Rewriter`, the guard wrapping it, the llama.cpp and Ope
 engines) has a `backend`, a `model`, an `adapter`, a `method`, a `prompt_version` and
 `rewrite(texts, *, batch_size, progress) -> list[RewriteResult]`. Optional extras, read where present:
 `chat(messages, *, max_tokens, temperature) -> ChatOutput` (the OpenAI-compatible chat endpoint),
+`complete(prompts, params, *, on_text) -> Completion` (every OpenAI parameter the decode loop honours,
+streaming included; chat messages or raw text prompts),
 `concurrent` (overlapping calls share decode steps), `dtype` (a local model's), `close()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -51,6 +53,44 @@ class ChatOutput:
     finish_reason: str = "stop"
 
 
+@dataclass(frozen=True)
+class CompletionParams:
+    """How to continue a prompt (the OpenAI parameters the decode loop honours). temperature 0 is
+    greedy; `seed` makes sampling repeatable (choice i uses seed + i); generation stops at an
+    end-of-turn token, at the first of the `stop` strings (cut from the text) or after `max_tokens`."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class Choice:
+    text: str
+    finish_reason: str  # "stop" (end of turn or a stop string) or "length"
+    tokens: int  # tokens generated for this choice
+
+
+@dataclass
+class Completion:
+    """Every choice of every prompt (prompt i's choices at i * n ... i * n + n - 1) and the prompt
+    tokens (each prompt counted once, whatever n)."""
+
+    choices: list[Choice]
+    prompt_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(choice.tokens for choice in self.choices)
+
+
+# (choice index, new text): called as a choice's text grows, for streaming.
+OnText = Callable[[int, str], None]
+
+
 @runtime_checkable
 class RewriteEngine(Protocol):
     backend: str
@@ -66,6 +106,12 @@ class RewriteEngine(Protocol):
 @runtime_checkable
 class ChatEngine(Protocol):
     def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput: ...
+
+
+@runtime_checkable
+class CompletionEngine(Protocol):
+    def complete(self, prompts: list[str] | list[list[Message]], params: CompletionParams, *,
+                 on_text: OnText | None = None) -> Completion: ...
 
 
 class WrappedEngine:
@@ -105,6 +151,11 @@ class WrappedEngine:
     def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput:
         """Chat completions are not rewrites: they go to the wrapped engine unchecked."""
         return self.rewriter.chat(messages, max_tokens=max_tokens, temperature=temperature)
+
+    @property
+    def complete(self) -> Callable[..., Completion] | None:
+        """The wrapped engine's `complete` (unchecked, like `chat`), or None when it has none."""
+        return getattr(self.rewriter, "complete", None)
 
 
 def public_name(value: str | None) -> str | None:

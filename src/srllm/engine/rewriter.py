@@ -11,7 +11,7 @@ from srllm.engine.chunk import chunk_text
 from srllm.engine.clean import clean_response
 from srllm.engine.local import context_length, end_of_turn_ids, tokenizer_lock
 from srllm.engine.prefix_cache import PrefixCache, cache_kwarg, common_prefix_length, layout
-from srllm.engine.protocol import ChatOutput, Generation, RewriteResult
+from srllm.engine.protocol import ChatOutput, Completion, CompletionParams, Generation, OnText, RewriteResult
 from srllm.errors import InputError
 from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
@@ -310,6 +310,14 @@ class Rewriter:
         from srllm.engine.chat import chat_generate
 
         return chat_generate(self.loaded, messages, max_tokens=max_tokens, temperature=temperature)
+
+    def complete(self, prompts: list[str] | list[list[Message]], params: CompletionParams, *,
+                 on_text: OnText | None = None) -> Completion:
+        """Chat or text completions on this rewriter's model with every parameter of `params` honoured
+        in the decode loop (`engine.chat.complete`); the prompts are the messages or texts alone."""
+        from srllm.engine.chat import complete
+
+        return complete(self.loaded, prompts, params, on_text=on_text)
 
     def head_length(self) -> int:
         """Tokens every prompt of this rewriter starts with (system prompt, instruction, shots)."""

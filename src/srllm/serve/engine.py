@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from srllm.engine.protocol import ChatEngine, ChatOutput, RewriteEngine, public_name
+from srllm.engine.protocol import ChatEngine, ChatOutput, Completion, RewriteEngine, public_name
 from srllm.serve.settings import ServeSettings
 
 
@@ -31,6 +31,10 @@ class ServedEngine:
         self.dtype: str | None = getattr(engine, "dtype", None)
         # None: this backend cannot serve /v1/chat/completions.
         self.chat: Callable[..., ChatOutput] | None = engine.chat if isinstance(engine, ChatEngine) else None
+        # None: only `chat` (one choice, no stop/seed/top_p/n); otherwise every OpenAI parameter through
+        # the decode loop (`engine.chat.complete`).
+        complete = getattr(engine, "complete", None)
+        self.complete: Callable[..., Completion] | None = complete if callable(complete) else None
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Any]:
         return self.engine.rewrite(list(texts), batch_size=batch_size)

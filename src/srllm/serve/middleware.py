@@ -11,7 +11,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -36,8 +36,15 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_body(code: str, message: str, request_id: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
+_OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+def error_body(code: str, message: str, request_id: str, field: str | None = None,
+               status: int = 400) -> dict[str, Any]:
+    """Our error, readable as OpenAI's too (`type`, and `param` = `field`)."""
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"code": code, "message": message, "field": field, "request_id": request_id,
+                      "type": kind, "param": field}}
 
 
 def request_id_of(request: Request) -> str:
@@ -46,7 +53,7 @@ def request_id_of(request: Request) -> str:
 
 def _json_error(request: Request, status: int, code: str, message: str, field: str | None = None,
                 headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, request_id_of(request), field), status_code=status,
+    return JSONResponse(error_body(code, message, request_id_of(request), field, status), status_code=status,
                         headers=headers)
 
 
@@ -86,7 +93,19 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
         message = f"{field}: {message}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"
+    if (extra := _openai_extra_field(request, errors)) is not None:
+        return _json_error(request, 400, "unsupported_parameter", f"{extra} is not supported by this server; "
+                                                                  "leave it out (see docs/serving.md)", extra)
     return _json_error(request, 422, "invalid_request", message, field)
+
+
+def _openai_extra_field(request: Request, errors: Sequence[Any]) -> str | None:
+    """On the OpenAI routes a field this server does not know is a 400 naming it, as OpenAI answers."""
+    route = request.scope.get("route")
+    if "openai" not in (getattr(route, "tags", None) or []):
+        return None
+    extra = next((error for error in errors if error.get("type") == "extra_forbidden"), None)
+    return _field_name(tuple(extra.get("loc", ()))) if extra is not None else None
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "body_too_large"}
@@ -219,7 +238,7 @@ def _limited(receive: Receive, limit: int, declared: int | None) -> Receive:
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
-    body = json.dumps(error_body(code, message, request_id)).encode()
+    body = json.dumps(error_body(code, message, request_id, status=status)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

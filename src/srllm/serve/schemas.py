@@ -1,4 +1,5 @@
-"""Request and response bodies. Limits come from the settings, so the models are built per app
+"""Request and response bodies of srllm's own routes (the OpenAI ones: `serve/openai/protocol.py`).
+Limits come from the settings, so the models are built per app
 and the OpenAPI schema shows the real limits (the fuzz test generates from it)."""
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ class ErrorBody(BaseModel):
     message: str = Field(description="What went wrong and how to fix it")
     field: str | None = Field(None, description="The request field at fault, when there is one")
     request_id: str = Field(description="Quote this id when reporting a problem (also in X-Request-ID)")
+    # OpenAI's error shape, so its clients read our errors: `param` is `field`.
+    type: str = Field(description="OpenAI's error type: invalid_request_error, authentication_error, "
+                                  "rate_limit_error or server_error")
+    param: str | None = Field(None, description="The same as field")
 
 
 class ErrorResponse(BaseModel):
@@ -60,6 +65,7 @@ class ScoreResponse(BaseModel):
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
+    created: int = Field(0, description="When this server started (Unix seconds)")
     owned_by: str = "srllm"
     backend: str
     adapter: str | None
@@ -96,32 +102,6 @@ class Health(BaseModel):
     backend: str | None = None
 
 
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class ChatChoice(BaseModel):
-    index: int
-    message: ChatMessage
-    finish_reason: str
-
-
-class ChatUsage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: ChatUsage
-
-
 def request_models(settings: ServeSettings) -> dict[str, type[BaseModel]]:
     """Request bodies with this server's limits in their schema."""
     Text = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars, pattern=r"\S")]
@@ -136,6 +116,8 @@ def request_models(settings: ServeSettings) -> dict[str, type[BaseModel]]:
                                         "characters each")),
         score=(bool, Field(False, description="Also score each rewrite (toxicity, bias, meaning kept) when "
                                               "the rewrite did not come with scores")),
+        stream=(bool, Field(False, description="Stream the rows as NDJSON, one line per text as it finishes "
+                                               "(also with Accept: application/x-ndjson)")),
     )
     score = create_model(
         "ScoreRequest", __config__=strict,
@@ -144,15 +126,4 @@ def request_models(settings: ServeSettings) -> dict[str, type[BaseModel]]:
         scorers=(list[ScorerName] | None, Field(None, max_length=16,  # type: ignore[valid-type]
                                          description="Scorers to run (default: all enabled on this server)")),
     )
-    content = Annotated[str, StringConstraints(max_length=settings.max_chars * 4)]
-    message = create_model("ChatMessageIn", __config__=ConfigDict(extra="ignore", strict=True),
-                           role=(Literal["system", "user", "assistant"], ...), content=(content, ...))
-    chat = create_model(
-        "ChatCompletionRequest", __config__=ConfigDict(extra="ignore", strict=True),
-        model=(str | None, None),
-        messages=(Annotated[list[message], Field(min_length=1, max_length=32)], ...),  # type: ignore[valid-type]
-        max_tokens=(int | None, Field(None, ge=1, le=settings.max_chat_tokens)),
-        temperature=(float, Field(0.0, ge=0, le=2)),
-        stream=(bool, Field(False, description="Streaming is not supported: false only")),
-    )
-    return {"rewrite": rewrite, "score": score, "chat": chat}
+    return {"rewrite": rewrite, "score": score}
