@@ -57,10 +57,8 @@ EVAL_READERS: Registry[EvalReader] = Registry("evaluation source kind")
 
 
 def register_eval_reader(kind: str) -> Callable[[EvalReader], EvalReader]:
-    def add(reader: EvalReader) -> EvalReader:
-        EVAL_READERS.register(kind, reader)
-        return reader
-    return add
+    """A decorator that adds what it decorates to `EVAL_READERS` as `kind`."""
+    return EVAL_READERS.register(kind)
 
 
 def _load_json(path: Path) -> Any:
