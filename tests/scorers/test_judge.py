@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from srllm.rewrite.edit import edit_candidate
 from srllm.scorers.judge import JUDGE_DIR, Span, build_model, load_judge, text_status
@@ -118,28 +117,3 @@ def test_shipped_judge_separates_harm_from_identity_mentions() -> None:
     [insult] = judge.judge(["Listen, you worthless idiot, the shipment to Porto is late again."])
     assert any("idiot" in s.text for s in insult.spans), insult.spans
     assert not any("Porto" in s.text for s in insult.spans)
-
-
-@needs_shipped
-def test_score_cli_text_file_and_errors(tmp_path: Path) -> None:
-    from srllm.cli.main import app
-
-    runner = CliRunner()
-    result = runner.invoke(app, ["score", "You are a useless idiot, Sam."])
-    assert result.exit_code == 0, result.output
-    row = json.loads(result.stdout.strip().splitlines()[-1])
-    assert row["toxic"] > 0.5 and row["status"] == "ok" and row["spans"]
-    source = tmp_path / "in.jsonl"
-    source.write_text('{"body": "Have a nice day."}\n{"body": ""}\n', encoding="utf-8")
-    bad = runner.invoke(app, ["score", "--input", str(source), "--text-field", "body",
-                              "--output", str(tmp_path / "out.jsonl")])
-    assert bad.exit_code == 2 and "line 2" in bad.output and "body" in bad.output
-    source.write_text('{"body": "Have a nice day."}\n{"body": "🙂"}\n', encoding="utf-8")
-    ok = runner.invoke(app, ["score", "--input", str(source), "--text-field", "body", "--output",
-                             str(tmp_path / "out.csv")])
-    assert ok.exit_code == 0, ok.output
-    assert "no_words" in (tmp_path / "out.csv").read_text(encoding="utf-8")
-    same = runner.invoke(app, ["score", "--input", str(source), "--output", str(source)])
-    assert same.exit_code == 2 and source.read_text(encoding="utf-8").startswith('{"body"')
-    unknown = runner.invoke(app, ["score", "--input", str(tmp_path / "x.parquetx")])
-    assert unknown.exit_code == 2

@@ -19,6 +19,7 @@ from typing import Any
 
 from srllm.errors import InputError, SrllmError
 from srllm.lines import numbered_lines
+from srllm.text.readers import read_json_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STEREOSET_LABELS = ("stereotype", "anti-stereotype", "unrelated")
@@ -334,14 +335,8 @@ def load_texts(path: str | Path, *, text_field: str = "text") -> list[TextRecord
     if not file.is_file():
         raise InputError("file not found; pass a JSONL file with one {\"text\": ...} per line", path=str(file))
     records = []
-    for number, line in numbered_lines(file.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg})", path=str(file), line=number) from exc
-        text = row.get(text_field) if isinstance(row, dict) else None
+    for number, row in read_json_lines(file):
+        text = row.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise InputError("missing or empty; every line needs a text to rewrite", path=str(file),
                              line=number, field=text_field)

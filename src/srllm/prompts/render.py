@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Sequence
@@ -11,8 +10,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from srllm.errors import InputError, SrllmError
-from srllm.lines import split_lines
 from srllm.prompts.templates import PromptTemplate, get_template
+from srllm.text.readers import read_json_lines
 
 Message = dict[str, str]
 
@@ -140,17 +139,7 @@ def load_demonstrations(path: str | Path) -> list[Demonstration]:
     """Read a JSONL file of {"text", "safe_variation"|"rewrite"} demonstrations."""
     path = Path(path)
     demos: list[Demonstration] = []
-    try:
-        lines = split_lines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read demonstrations ({exc})", path=str(path)) from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg})", path=str(path), line=number) from exc
+    for number, row in read_json_lines(path):
         rewrite = row.get("safe_variation", row.get("rewrite"))
         if not row.get("text") or not rewrite:
             field = "text" if not row.get("text") else "safe_variation"

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from srllm.errors import InputError
+from srllm.text.readers import read_json_lines
 
 # The weight is fixed by design (both signals equally, see retention.py); only the threshold is
 # fitted, so 40 calibration pairs decide one number. Pass weights=... to search a grid instead.
@@ -27,12 +28,7 @@ WEIGHTS = (0.5,)
 
 def read_labels(path: str | Path) -> list[dict]:
     rows = []
-    from srllm.lines import numbered_lines
-
-    for number, line in numbered_lines(Path(path).read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for number, row in read_json_lines(path):
         for field in ("original", "rewrite", "retained"):
             if field not in row:
                 raise InputError("missing field; each line needs original, rewrite, retained",

@@ -130,16 +130,37 @@ def _record(value: Any, path: str, line: int, what: str, item: int | None = None
     return Problem(path, line, "json", f"each {what} must be a JSON object")
 
 
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON Lines file, for readers that stop at the
+    first bad line: an InputError names the file and line of a line that is malformed JSON, nested too
+    deep, not an object (a list, a number) or starts with a stray byte-order mark, and of a file that is
+    not UTF-8. A UTF-8 byte-order mark at the very start of the file is dropped."""
+    where = str(path)
+    for entry in _json_lines(read_text(path), where):
+        if isinstance(entry, Problem):
+            raise entry.to_error()
+        yield entry.line, entry.record
+
+
+def _json_line(raw: str) -> Any:
+    """One line's JSON value; ValueError with a sentence for the user when it has none."""
+    if raw.startswith("\ufeff"):
+        # A byte-order mark inside a file: usually files concatenated with `cat` (json says only
+        # "Unexpected UTF-8 BOM").
+        raise ValueError("starts with a byte-order mark (U+FEFF), e.g. where two files were joined; remove it")
+    try:
+        return loads_bounded(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON ({exc.msg} at column {exc.colno}); fix or remove the line") from None
+
+
 def _json_lines(content: str, path: str) -> Iterator[Row | Problem]:
     for number, raw in numbered_lines(content):
         if not raw.strip():
             continue
         try:
-            value = loads_bounded(raw)
-        except json.JSONDecodeError as exc:
-            yield Problem(path, number, "json", f"malformed JSON ({exc.msg} at column {exc.colno}); fix or remove "
-                                                "the line")
-        except JsonTooDeepError as exc:
+            value = _json_line(raw)
+        except ValueError as exc:  # JsonTooDeepError is one too
             yield Problem(path, number, "json", str(exc))
         else:
             yield _record(value, path, number, "line")

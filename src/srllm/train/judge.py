@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.lines import JsonTooDeepError, loads_bounded, numbered_lines
 from srllm.provenance import file_sha256
 from srllm.scorers.judge import LABELS, TAGS, build_model
+from srllm.text.readers import read_json_lines
 from srllm.text.writers import atomic_open
 
 
@@ -46,15 +46,7 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("not found; build it with `srllm data build-judge`", path=str(path))
     rows = []
-    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        try:
-            row = loads_bounded(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"is not JSON ({exc.msg})", path=str(path), line=number) from exc
-        except JsonTooDeepError as exc:
-            raise InputError(str(exc), path=str(path), line=number) from exc
+    for number, row in read_json_lines(path):
         for key in ("text", "toxic", "stereotype"):
             if key not in row:
                 raise InputError("is missing", path=str(path), line=number, field=key)

@@ -37,8 +37,8 @@ class PreferencePair:
 
 def read_pairs(paths: list[str]) -> tuple[list[PreferencePair], list[dict[str, Any]]]:
     """Every pair of every file, checked before a model loads; errors name the file, line and field."""
-    from srllm.lines import loads_bounded, numbered_lines
     from srllm.provenance import file_sha256
+    from srllm.text.readers import read_json_lines
 
     if not paths:
         raise InputError("no preference pairs; pass --pairs FILE (JSONL of text/chosen/rejected)", field="pairs")
@@ -48,15 +48,7 @@ def read_pairs(paths: list[str]) -> tuple[list[PreferencePair], list[dict[str, A
         if not Path(path).is_file():
             raise InputError("does not exist; check the --pairs path", path=path)
         rows = 0
-        for line_no, line in numbered_lines(Path(path).read_text(encoding="utf-8")):
-            if not line.strip():
-                continue
-            try:
-                row = loads_bounded(line)
-            except ValueError as exc:
-                raise InputError(f"is not valid JSON ({exc})", path=path, line=line_no) from exc
-            if not isinstance(row, dict):
-                raise InputError("must be a JSON object", path=path, line=line_no)
+        for line_no, row in read_json_lines(path):
             for key in ("text", "chosen", "rejected"):
                 if not isinstance(row.get(key), str) or not row[key].strip():
                     raise InputError("is missing or blank", path=path, line=line_no, field=key)

@@ -92,22 +92,14 @@ class Outcome:
 
 def read_pool(path: str | Path) -> list[PoolItem]:
     """Pool rows ({"id", "text", "kind"?, "source"?} per line); errors name the file, line and field."""
-    from srllm.lines import loads_bounded, numbered_lines
+    from srllm.text.readers import read_json_lines
 
     path = Path(path)
     if not path.is_file():
         raise InputError("does not exist; build it with `srllm data build-pool`", path=str(path))
     items: list[PoolItem] = []
     seen: set[str] = set()
-    for line_no, line in numbered_lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        try:
-            row = loads_bounded(line)
-        except ValueError as exc:
-            raise InputError(f"is not valid JSON ({exc})", path=str(path), line=line_no) from exc
-        if not isinstance(row, dict):
-            raise InputError("must be a JSON object", path=str(path), line=line_no)
+    for line_no, row in read_json_lines(path):
         text, ident = row.get("text"), row.get("id")
         if not isinstance(text, str) or not text.strip():
             raise InputError("is missing or blank", path=str(path), line=line_no, field="text")

@@ -24,8 +24,8 @@ from srllm.data.readers import load_records, read_records
 from srllm.data.schema import CMDRecord, normalize_text
 from srllm.data.split import DEFAULT_RATIOS, split_records
 from srllm.errors import InputError
-from srllm.lines import numbered_lines
 from srllm.registry import Registry
+from srllm.text.readers import read_json_lines
 
 PARADETOX_EVAL_SALT = "srllm-paradetox-eval-v1"
 PARADETOX_EVAL_N = 500
@@ -57,10 +57,8 @@ EVAL_READERS: Registry[EvalReader] = Registry("evaluation source kind")
 
 
 def register_eval_reader(kind: str) -> Callable[[EvalReader], EvalReader]:
-    def add(reader: EvalReader) -> EvalReader:
-        EVAL_READERS.register(kind, reader)
-        return reader
-    return add
+    """A decorator that adds what it decorates to `EVAL_READERS` as `kind`."""
+    return EVAL_READERS.register(kind)
 
 
 def _load_json(path: Path) -> Any:
@@ -85,13 +83,8 @@ def read_cmd_texts(path: Path) -> list[EvalText]:
 def read_devcases_texts(path: Path) -> list[EvalText]:
     """Only the `text` field of each line, redacted in reports: the held-out quality set is never read otherwise."""
     out = []
-    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line).get("text")
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise InputError("is not a JSON object", path=str(path), line=number) from exc
+    for number, row in read_json_lines(path):
+        text = row.get("text")
         if isinstance(text, str) and text.strip():
             out.append(EvalText("", f"line {number}", text, redact=True))
     return out

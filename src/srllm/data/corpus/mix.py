@@ -168,10 +168,8 @@ SOURCE_TYPES: Registry[SourceReader] = Registry("source type")
 
 
 def register_source_type(name: str) -> Callable[[SourceReader], SourceReader]:
-    def add(reader: SourceReader) -> SourceReader:
-        SOURCE_TYPES.register(name, reader)
-        return reader
-    return add
+    """A decorator that adds what it decorates to `SOURCE_TYPES` as `name`."""
+    return SOURCE_TYPES.register(name)
 
 
 def _present(spec: SourceSpec, mix: MixSpec, result: SourceResult) -> list[tuple[str, Path]]:

@@ -283,10 +283,8 @@ GENERATORS: Registry[Generator] = Registry("targeted kind", field="kind")
 
 
 def register_generator(kind: str) -> Callable[[Generator], Generator]:
-    def add(generate: Generator) -> Generator:
-        GENERATORS.register(kind, generate)
-        return generate
-    return add
+    """A decorator that adds what it decorates to `GENERATORS` as `kind`."""
+    return GENERATORS.register(kind)
 
 
 def template_pairs(kind: str, n: int, seed: int, directory: Path) -> list[Pair]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
-from srllm.evaluate.experiments.base import RunContext
+from srllm.evaluate.experiments.base import ExperimentConfig, RunContext
 from srllm.models import LoadedModel, default_adapter_for, load_causal_lm, resolve
 
 _K_SHOT = re.compile(r"^(\d+)-shot$")
@@ -131,6 +131,47 @@ def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "deb
     if variant.kind == "prompt":
         pool.ctx.uses_model(loaded.name, None, variant.name, "rewriter")
     return Rewriter(loaded, template=template, shots=shots, settings=settings)
+
+
+class OneRewriterConfig(ExperimentConfig):
+    """The options of an experiment that rewrites its texts with one method (style, toxigen-groups)."""
+
+    # sr-llm (the shipped adapter), zero-shot, K-shot or NAME=ADAPTER_DIR. The first one that can be
+    # built here rewrites, so a missing adapter falls back to zero-shot with a note.
+    variant: list[str] = ["sr-llm", "zero-shot"]
+    demonstrations: str | None = None  # for a K-shot variant (default: the shipped demonstrations)
+
+
+def first_rewriter(pool: ModelPool, config: OneRewriterConfig, texts: Sequence[str]) -> tuple[Any, VariantSpec]:
+    """The Rewriter of the first variant of `config.variant` that can be built here, and that variant;
+    `texts` are the evaluated ones (a K-shot prompt must not show one of them)."""
+    ctx = pool.ctx
+    for variant in parse_variants(config.variant, ctx, model=config.model):
+        if variant.kind == "original":  # the original is what gets rewritten, not a method
+            continue
+        rewriter = make_rewriter(pool, variant, demonstrations=config.demonstrations, exclude_texts=texts,
+                                 max_new_tokens=config.max_new_tokens, seed=config.seed)
+        if rewriter is not None:
+            ctx.note(f"rewrites made by variant '{variant.name}'")
+            return rewriter, variant
+    raise InputError("none of the variants can rewrite here; add zero-shot", field="variant")
+
+
+def variant_outputs(pool: ModelPool, variant: VariantSpec, texts: Sequence[str], config: ExperimentConfig, *,
+                    template: str = "debias", demonstrations: str | None = None,
+                    chunk: bool = False) -> list[str] | None:
+    """What one variant makes of the texts (methods, jobs): the texts themselves for 'original', else its
+    rewrites; None (with a note) when the variant cannot be built here."""
+    if variant.kind == "original":
+        return list(texts)
+    rewriter = make_rewriter(pool, variant, template=template, demonstrations=demonstrations, exclude_texts=texts,
+                             max_new_tokens=config.max_new_tokens, seed=config.seed)
+    if rewriter is None:
+        return None
+    rewriter.chunk = chunk
+    results = rewriter.rewrite(list(texts), batch_size=config.batch_size, progress=config.progress)
+    # Empty rewrites stay empty: they are the method's failures, not the unchanged text.
+    return [r.rewrite for r in results]
 
 
 def subsample(items: list[Any], limit: int | None, seed: int) -> list[Any]:

@@ -32,7 +32,7 @@ from srllm.evaluate.experiments.base import (
 )
 from srllm.evaluate.experiments.common import subsample
 from srllm.evaluate.stats import bootstrap_mean_ci
-from srllm.lines import numbered_lines, split_lines
+from srllm.text.readers import read_json_lines
 
 DIMENSIONS = ("safety", "language")
 SHEET_COLUMNS = ["item", "candidate", "original", "rewrite", "safety", "language", "rater", "comment"]
@@ -111,8 +111,7 @@ def read_candidates(path: Path, ctx: RunContext) -> list[dict[str, Any]]:
                              path=str(path))
         ctx.uses_data(records_file)
         items: dict[str, dict[str, Any]] = {}
-        for line in split_lines(records_file.read_text(encoding="utf-8")):
-            row = json.loads(line)
+        for _, row in read_json_lines(records_file):
             if "variant" not in row or "output" not in row:
                 raise InputError("records lack variant/output; use a methods run dir", path=str(records_file))
             item = items.setdefault(str(row["id"]), {"id": str(row["id"]), "text": row["text"], "rewrites": {}})
@@ -120,10 +119,7 @@ def read_candidates(path: Path, ctx: RunContext) -> list[dict[str, Any]]:
         return list(items.values())
     ctx.uses_data(path)
     items_list = []
-    for number, line in numbered_lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for number, row in read_json_lines(path):
         if not isinstance(row.get("rewrites"), dict) or not row.get("text"):
             raise InputError("needs `text` and `rewrites` ({variant: text})", path=str(path), line=number,
                              field="rewrites")

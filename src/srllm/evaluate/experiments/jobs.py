@@ -30,10 +30,10 @@ from srllm.evaluate.experiments.base import (
 from srllm.evaluate.experiments.common import (
     ModelPool,
     OutputScorer,
-    make_rewriter,
     median,
     parse_variants,
     subsample,
+    variant_outputs,
 )
 from srllm.evaluate.loaders import REPO_ROOT, TextRecord, load_texts
 from srllm.paths import ASSETS_DIR
@@ -170,18 +170,9 @@ class JobPostings(Experiment):
         variants = parse_variants([name], ctx, model=config.model)
         if not variants:
             return None
-        variant = variants[0]
-        if variant.kind == "original":
-            return [r.text for r in records]
-        rewriter = make_rewriter(pool, variant, template=config.template, demonstrations=config.demonstrations,
-                                 exclude_texts=[r.text for r in records], max_new_tokens=config.max_new_tokens,
-                                 seed=config.seed)
-        if rewriter is None:
-            return None
         # Postings can outgrow a small model's context: rewrite them sentence group by sentence group.
-        rewriter.chunk = True
-        return [r.rewrite for r in rewriter.rewrite([r.text for r in records], batch_size=config.batch_size,
-                                                    progress=config.progress)]
+        return variant_outputs(pool, variants[0], [r.text for r in records], config, template=config.template,
+                               demonstrations=config.demonstrations, chunk=True)
 
     @staticmethod
     def _score(name: str, records: list[TextRecord], outputs: list[str], lexicon: GenderCodedLexicon,

@@ -27,10 +27,10 @@ from srllm.evaluate.experiments.common import (
     ModelPool,
     OutputScorer,
     VariantSpec,
-    make_rewriter,
     median,
     parse_variants,
     subsample,
+    variant_outputs,
 )
 from srllm.evaluate.loaders import REPO_ROOT, TextRecord, default_path, load_bold, load_texts, load_toxigen
 
@@ -88,15 +88,8 @@ class MethodsComparison(Experiment):
 
     def _outputs(self, pool: ModelPool, variant: VariantSpec, texts: list[str],
                  config: MethodsConfig) -> list[str] | None:
-        if variant.kind == "original":
-            return list(texts)
-        rewriter = make_rewriter(pool, variant, template=config.template, demonstrations=config.demonstrations,
-                                 exclude_texts=texts, max_new_tokens=config.max_new_tokens, seed=config.seed)
-        if rewriter is None:
-            return None
-        results = rewriter.rewrite(texts, batch_size=config.batch_size, progress=config.progress)
-        # Empty rewrites stay empty: they are the method's failures, not the unchanged text.
-        return [r.rewrite for r in results]
+        return variant_outputs(pool, variant, texts, config, template=config.template,
+                               demonstrations=config.demonstrations)
 
 
 def load_dataset_records(config: MethodsConfig, ctx: RunContext) -> list[TextRecord]:

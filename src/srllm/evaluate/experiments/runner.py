@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from srllm.errors import InputError
 from srllm.evaluate.experiments.base import ExperimentConfig, ExperimentResult, RunContext, get_experiment
-from srllm.lines import split_lines
 from srllm.provenance import library_versions
+from srllm.text.readers import read_json_lines
 
 LIBRARIES = ("srllm", "torch", "transformers", "peft", "trl", "datasets", "sentence-transformers",
              "scipy", "numpy", "pandas", "matplotlib", "scikit-learn")
@@ -157,6 +157,6 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     records_file = root / "records.jsonl"
     records = []
     if records_file.is_file():
-        records = [json.loads(line) for line in split_lines(records_file.read_text(encoding="utf-8")) if line]
+        records = [row for _, row in read_json_lines(records_file)]
     return {"dir": root, "metadata": json.loads((root / "metadata.json").read_text(encoding="utf-8")),
             "results": json.loads((root / "results.json").read_text(encoding="utf-8")), "records": records}

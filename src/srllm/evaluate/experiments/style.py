@@ -16,24 +16,21 @@ from typing import Any
 from srllm.errors import InputError
 from srllm.evaluate.experiments.base import (
     Experiment,
-    ExperimentConfig,
     ExperimentResult,
     RunContext,
     Table,
     mean,
     register_experiment,
 )
-from srllm.evaluate.experiments.common import ModelPool, make_rewriter, parse_variants, subsample
+from srllm.evaluate.experiments.common import ModelPool, OneRewriterConfig, first_rewriter, subsample
 from srllm.evaluate.loaders import load_texts
 from srllm.evaluate.stats import clen, one_sample_ttest, paired_ttest, sentence_lengths
 
 
-class StyleConfig(ExperimentConfig):
+class StyleConfig(OneRewriterConfig):  # the variant rewrites unless the file has rewrites
     # Scorer names from srllm.scorers; each one's main score is tested.
     attributes: list[str] = ["toxicity", "bias"]
-    variant: list[str] = ["sr-llm", "zero-shot"]  # first usable one rewrites (unless the file has rewrites)
     rewrite_field: str = "rewrite"  # rows carrying this field are not rewritten again
-    demonstrations: str | None = None
     alpha: float = 0.05
     limit: int | None = 100
 
@@ -95,18 +92,9 @@ class StyleShift(Experiment):
         if all(isinstance(g, str) for g in given):
             ctx.note(f"rewrites taken from the data file's `{config.rewrite_field}` field")
             return [str(g) for g in given]
-        pool = ModelPool(config.model, ctx)
         texts = [r.text for r in records]
-        for variant in parse_variants(config.variant, ctx, model=config.model):
-            if variant.kind == "original":
-                continue
-            rewriter = make_rewriter(pool, variant, demonstrations=config.demonstrations, exclude_texts=texts,
-                                     max_new_tokens=config.max_new_tokens, seed=config.seed)
-            if rewriter is not None:
-                ctx.note(f"rewrites made by variant '{variant.name}'")
-                return [r.rewrite for r in rewriter.rewrite(texts, batch_size=config.batch_size,
-                                                            progress=config.progress)]
-        raise InputError("none of the variants can rewrite here; add zero-shot", field="variant")
+        rewriter, _ = first_rewriter(ModelPool(config.model, ctx), config, texts)
+        return [r.rewrite for r in rewriter.rewrite(texts, batch_size=config.batch_size, progress=config.progress)]
 
     @staticmethod
     def _tests(before: list[float], after: list[float]) -> dict[str, Any]:

@@ -11,27 +11,21 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from srllm.errors import InputError
 from srllm.evaluate.experiments.base import (
     Experiment,
-    ExperimentConfig,
     ExperimentResult,
     RunContext,
     Table,
     mean,
     register_experiment,
 )
-from srllm.evaluate.experiments.common import ModelPool, OutputScorer, make_rewriter, parse_variants
+from srllm.evaluate.experiments.common import ModelPool, OneRewriterConfig, OutputScorer, first_rewriter
 from srllm.evaluate.loaders import TOXIGEN_GROUPS, ToxiGenStatement, default_path, load_toxigen
 
 
-class ToxiGenGroupsConfig(ExperimentConfig):
+class ToxiGenGroupsConfig(OneRewriterConfig):
     label: str = "hate"  # hate | neutral | all
     groups: list[str] | None = None  # default: every group present in the data
-    # The rewriting method: sr-llm (shipped adapter), zero-shot, K-shot or NAME=ADAPTER_DIR.
-    # The first available one is used, so a missing adapter falls back to zero-shot with a note.
-    variant: list[str] = ["sr-llm", "zero-shot"]
-    demonstrations: str | None = None
     limit: int | None = 20  # statements per group
 
 
@@ -49,14 +43,7 @@ class ToxiGenGroups(Experiment):
         by_group = sample_per_group(statements, config)
         texts = list(dict.fromkeys(s.text for chosen in by_group.values() for s in chosen))
         pool = ModelPool(config.model, ctx)
-        rewriter, variant = None, None
-        for variant in parse_variants(config.variant, ctx, model=config.model):
-            rewriter = make_rewriter(pool, variant, demonstrations=config.demonstrations, exclude_texts=texts,
-                                     max_new_tokens=config.max_new_tokens, seed=config.seed)
-            if rewriter is not None:
-                break
-        if rewriter is None or variant is None:
-            raise InputError("none of the variants can rewrite here; add zero-shot", field="variant")
+        rewriter, variant = first_rewriter(pool, config, texts)
         rewrites = [r.rewrite for r in rewriter.rewrite(texts, batch_size=config.batch_size,
                                                         progress=config.progress)]
         scorer = OutputScorer(pool, perplexity=False, bias=False)

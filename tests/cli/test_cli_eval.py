@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from srllm.cli.eval import app, parse_set
 from srllm.evaluate.experiments.style import StyleConfig
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "evaluate" / "fixtures"
 
 
 def test_list_shows_every_experiment():

