@@ -63,7 +63,9 @@ def engine_args(name: str, tiny_llama_dir: Path, server_process: Callable[..., A
                                  "--jobs-db", str(tmp_path / "jobs.sqlite"), "--scorers", "profanity",
                                  "--rate-limit", "0"],
                                 env={"SRLLM_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
-        return EngineArgs(backend="openai", base_url=url + "/v1", model="tiny-remote", max_new_tokens=6)
+        # The server refuses model names it does not serve (like vLLM): name the one it serves.
+        return EngineArgs(backend="openai", base_url=url + "/v1", model="tiny-remote",
+                          remote_model=tiny_llama_dir.name, max_new_tokens=6)
     return EngineArgs(backend=name, max_new_tokens=6)  # the default model, where this machine has it
 
 
