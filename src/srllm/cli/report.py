@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from srllm.errors import SrllmError
+from srllm.extras import require_extra
 
 console = Console(soft_wrap=True)  # paths in messages stay copy-pastable
 
@@ -23,6 +24,7 @@ def report(
 
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("runs") / "report")
     try:
+        require_extra("eval", "`srllm report`")
         markdown, html = write_report(run_dirs, target, n_resamples=resamples)
     except SrllmError as exc:
         console.print(f"[red]error:[/red] {exc}")

