@@ -10,14 +10,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 
 
-def source_checkout() -> Path | None:
+def source_checkout(package_dir: Path = PACKAGE_DIR) -> Path | None:
     """The source checkout srllm runs from (an editable install or PYTHONPATH=src), or None for an installed wheel.
 
     A wheel's package sits in site-packages: a path computed from the package folder there points inside the
     venv, so defaults that name a checkout's files (data/, ../shared/data, git) must ask this first.
     """
-    root = PACKAGE_DIR.parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "src" / "srllm") == PACKAGE_DIR:
+    root = package_dir.parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "src" / "srllm") == package_dir:
         return root
     return None
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from srllm.errors import SrllmError
 from srllm.extras import require_extra
@@ -89,7 +90,7 @@ def _command(name: str, help_text: str):
             _run(name, model=model, data=data, source=source, limit=limit, seed=seed, batch_size=batch_size,
                  max_new_tokens=max_new_tokens, variants=variant, out=out, sets=set_, progress=progress)
         except SrllmError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(code=1) from None
 
     command.__doc__ = help_text

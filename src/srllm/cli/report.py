@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from srllm.errors import SrllmError
 from srllm.extras import require_extra
@@ -27,7 +28,7 @@ def report(
         require_extra("eval", "`srllm report`")
         markdown, html = write_report(run_dirs, target, n_resamples=resamples)
     except SrllmError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(code=1) from None
     console.print(f"[green]wrote[/green] {markdown}\n[green]wrote[/green] {html}")
 
