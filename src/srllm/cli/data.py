@@ -28,6 +28,7 @@ from srllm.data import (
 )
 from srllm.data.readers import ReadResult
 from srllm.errors import InputError
+from srllm.extras import require_extra
 from srllm.lines import split_lines
 
 app = typer.Typer(help="CMD data: import, check, split, describe, format and annotate.",
@@ -144,6 +145,7 @@ def stats(
     plots: bool = typer.Option(True, help="Also draw PNG plots."),
 ) -> None:
     """Label distributions, lengths, Flesch reading ease and edit distances (Markdown, JSON, PNG)."""
+    require_extra("data", "`srllm data stats`")
     result = _load(source, fmt, importer, mapping)
     _print_problems(result, 10)
     written = write_stats(result.records, out, title=f"Statistics of {Path(source).name}", plots=plots)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from srllm.cli.common import user_errors
+from srllm.extras import require_extra
 
 app = typer.Typer(help="Run the paper's experiments; each writes JSON, Markdown tables and metadata to a run dir.",
                   no_args_is_help=True)
@@ -46,6 +47,7 @@ def _is_list(annotation: Any) -> bool:
 def _run(name: str, *, model: str | None, data: str | None, source: str | None, limit: int | None,
          seed: int | None, batch_size: int | None, max_new_tokens: int | None, variants: list[str],
          out: Path | None, sets: list[str], progress: bool) -> None:
+    require_extra("eval", "`srllm eval`")
     from srllm.evaluate.experiments import get_experiment, run_experiment
 
     experiment = get_experiment(name)

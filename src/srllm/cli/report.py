@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from srllm.cli.common import user_errors
+from srllm.extras import require_extra
 
 console = Console(soft_wrap=True)  # paths in messages stay copy-pastable
 
@@ -20,6 +21,7 @@ def report(
     resamples: int = typer.Option(2000, "--resamples", help="bootstrap resamples for the 95 % CIs"),
 ) -> None:
     """Tables, plots, bootstrap CIs and metadata of each run, in report.md and report.html."""
+    require_extra("eval", "`srllm report`")
     from srllm.report import write_report
 
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("runs") / "report")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from srllm.cli.common import console, user_errors
+from srllm.extras import require_extra
 
 
 @user_errors
@@ -36,6 +37,7 @@ def self_train(
 ) -> None:
     """Sample candidates for pool inputs, keep what the guard passes (SFT pairs) and what it fails
     beside them (preference pairs)."""
+    require_extra("train", "`srllm self-train`")
     from srllm.train.selftrain import RoundConfig, run_round
 
     config = RoundConfig(pool=str(pool), out=str(out), round=round_, model=model,

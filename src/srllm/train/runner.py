@@ -73,7 +73,8 @@ def check_bitsandbytes(device: str) -> None:
         raise SrllmError(
             f"QLoRA needs bitsandbytes 4-bit (NF4) support on {device}, which does not work here "
             f"({type(exc).__name__}: {exc}). Install a bitsandbytes build for this device "
-            "(`pip install -U bitsandbytes`, >= 0.45 includes CPU kernels) or train with --method lora."
+            "(`pip install 'srllm[train]'` or `pip install -U bitsandbytes`, >= 0.45 includes CPU kernels) "
+            "or train with --method lora."
         ) from exc
 
 

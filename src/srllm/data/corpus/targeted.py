@@ -27,11 +27,12 @@ from srllm.data.corpus.heldout import EvalText
 from srllm.data.corpus.leakage import LeakageIndex
 from srllm.data.schema import CMDRecord
 from srllm.errors import InputError
-from srllm.paths import PACKAGE_DIR
+from srllm.paths import project_dir
 from srllm.registry import Registry
 
-# A source checkout keeps the word lists in data/targeted (they are data, not package code).
-DEFAULT_TARGETED_DIR = PACKAGE_DIR.parents[1] / "data" / "targeted"
+# A source checkout keeps the word lists in data/targeted (they are data, not package code); an installed
+# wheel looks in ./data/targeted of the current folder.
+DEFAULT_TARGETED_DIR = project_dir() / "data" / "targeted"
 SOURCE_NAME = "srllm-targeted"
 
 Value = str | dict[str, str]

@@ -133,6 +133,9 @@ class JobPostings(Experiment):
 
     def run(self, config: JobsConfig, ctx: RunContext) -> ExperimentResult:  # type: ignore[override]
         path = Path(config.data) if config.data else DEFAULT_POSTINGS
+        if not path.is_file():
+            raise InputError("no job postings; pass a JSONL file with a `text` field per line (--data PATH)",
+                             path=str(path), field="data")
         records = subsample(load_texts(ctx.uses_data(path)), config.limit, config.seed)
         lexicon = GenderCodedLexicon.load(config.lexicon)
         ctx.uses_data(Path(config.lexicon) if config.lexicon else lexicon_path())

@@ -1,3 +1,3 @@
 """Built-in models: one module per model; add a model with one file and one import line."""
 
-from srllm.models.zoo import llama32_1b_instruct, smollm2_135m_instruct  # noqa: F401
+from srllm.models.zoo import jigsaw_toxicity, llama32_1b_instruct, smollm2_135m_instruct  # noqa: F401
