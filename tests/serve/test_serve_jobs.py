@@ -130,3 +130,29 @@ def test_a_job_resumes_after_kill_9_without_losing_or_repeating_rows(tmp_path, t
     out = [json.loads(line) for line in httpx.get(url + done["results_url"]).text.splitlines()]
     assert [row["id"] for row in out] == [row["id"] for row in rows]  # none lost, none twice, in order
     assert all(isinstance(row["rewrite"], str) for row in out)
+
+
+def test_a_parquet_upload_comes_back_as_typed_parquet(tmp_path):
+    """The store and its download body (the route passes `format=parquet` through to `results_body`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from srllm.errors import InputError
+    from srllm.rewrite.guard import SCORE_KEYS
+    from srllm.serve.jobs import JobStore, _error_row, results_body
+
+    upload = io.BytesIO()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["first", "second"], "n": [1, 2]}), upload)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create("me", "rows.parquet", upload.getvalue(), fmt=None, text_field="text", id_field="id",
+                       max_rows=10)
+    assert job.rows_total == 2
+    scores = {**dict.fromkeys(SCORE_KEYS), "input_toxicity": 0.1}
+    store.save_results(job.id, {0: {"rewrite": "FIRST", "status": "ok", "scores": scores, "reasons": []},
+                                1: _error_row(InputError("too long"))})
+    body, media = results_body(store.results(job.id), "parquet")
+    assert media == "application/vnd.apache.parquet"
+    table = pq.read_table(io.BytesIO(body))
+    assert table.column("n").to_pylist() == [1, 2] and table.column("rewrite").to_pylist() == ["FIRST", None]
+    assert [f.name for f in table.schema.field("scores").type] == list(SCORE_KEYS)
+    assert table.column("scores").to_pylist()[1] == dict.fromkeys(SCORE_KEYS)  # an error row has the same shape

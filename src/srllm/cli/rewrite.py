@@ -18,8 +18,9 @@ from srllm.rewrite.guard import GuardConfig, GuardedRewriter, load_rewriter
 @user_errors
 def rewrite(
     text: str | None = typer.Argument(None, help="Text to rewrite; omit (or '-') to read stdin."),
-    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL, CSV or TXT file to rewrite."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (.jsonl or .csv)."),
+    input: Path | None = typer.Option(None, "--input", "-i",
+                                      help="A .jsonl, .json, .csv, .tsv, .txt or .parquet file."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output .jsonl, .json, .csv, .tsv or .parquet."),
     model: str = typer.Option(DEFAULT_MODEL, help="Registry name, local model dir, .gguf file or hub id."),
     adapter: str | None = typer.Option(None, help="PEFT adapter dir (default: the shipped adapter)."),
     no_adapter: bool = typer.Option(False, "--no-adapter", help="Use the raw base model."),

@@ -49,6 +49,12 @@ from srllm.text.meta import CHAT_MARKUP, meta_text
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
 SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
+# What `Guard.harm_scores` gives for a text: the judge's toxic and stereotype, Jigsaw toxicity, profanity, bias.
+HARM_KEYS = ("toxic", "stereotype", "toxicity", "profanity", "bias")
+# Every key of a result's `scores`, on every row: the input's harm (`input_` keys) and the chosen
+# candidate's checks. A row that skipped a stage (an unchanged input has no candidate, a skipped one no
+# scores) holds None there, so every row has one shape and `datasets` / Arrow type `scores` as a struct.
+SCORE_KEYS = (*(f"input_{key}" for key in HARM_KEYS), *HARM_KEYS, "similarity", "facts_missing")
 
 
 class GuardConfig(BaseModel):
@@ -114,7 +120,7 @@ class GuardConfig(BaseModel):
 @dataclass
 class GuardedResult(RewriteResult):
     status: Status = "ok"
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(SCORE_KEYS))
     reasons: list[str] = field(default_factory=list)
     candidates: int = 0
     spans: list[dict[str, Any]] = field(default_factory=list)  # the judge's harmful spans of the input
@@ -327,6 +333,8 @@ class Guard:
     def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
                  spans: Sequence[Any] = (), prompt: str = "") -> Verdict:
         c = self.config
+        missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
+        scores["facts_missing"] = float(len(missing))  # also for an empty rewrite: every checked row has a number
         if not text.strip():
             return Verdict(text, scores, ["empty rewrite"])
         reasons = []
@@ -342,8 +350,6 @@ class Guard:
             reasons.append(f"profane ({scores['profanity']:.2f} > {c.max_profanity})")
         if scores["similarity"] < c.min_similarity:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
-        missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
-        scores["facts_missing"] = float(len(missing))
         if missing:
             reasons.append("facts dropped: " + ", ".join(fact.text for fact in missing))
         if meta := meta_text(text, source):
@@ -558,7 +564,7 @@ class GuardedRewriter(WrappedEngine):
         return GuardedResult(
             text=text, rewrite=rewrite, model=self.rewriter.loaded.name, adapter=self.rewriter.loaded.adapter,
             method=self.rewriter.method, prompt_version=self.rewriter.prompt_version,
-            status=status, scores=dict(scores), reasons=list(reasons),
+            status=status, scores={**dict.fromkeys(SCORE_KEYS), **scores}, reasons=list(reasons),
         )
 
 
@@ -583,5 +589,5 @@ def load_rewriter(
     return GuardedRewriter(rewriter, checker) if checker else rewriter
 
 
-__all__ = ["GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
+__all__ = ["SCORE_KEYS", "GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
            "load_rewriter", "meta_text"]
