@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from srllm.cli.common import console, user_errors
 from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL
-from srllm.rewrite import GenerationSettings, Rewriter
-from srllm.rewrite.guard import GuardConfig, GuardedRewriter, load_rewriter
+
+if TYPE_CHECKING:  # torch, transformers and the scorers load when a rewrite runs, not for --help
+    from srllm.rewrite import Rewriter
+    from srllm.rewrite.guard import GuardedRewriter
 
 
 @user_errors
@@ -69,6 +72,7 @@ def rewrite(
             text = sys.stdin.read()
         except UnicodeDecodeError as exc:
             raise InputError(f"stdin is not UTF-8 (byte 0x{exc.object[exc.start]:02x})", field="stdin") from exc
+    _check_prompting(template, demonstrations)
     total = 0
     if input is not None and output is not None:
         from srllm.rewrite.jobs import check_input, check_job_output, check_job_paths
@@ -96,6 +100,9 @@ def rewrite(
                                        "dtype": dtype},
                              ray=(ray_address, ray_actors, ray_cpus, ray_gpus))
         return
+    from srllm.rewrite import GenerationSettings
+    from srllm.rewrite.guard import GuardConfig, load_rewriter
+
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     config = GuardConfig.from_file(guard_config) if guard_config else None
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
@@ -111,6 +118,15 @@ def rewrite(
     _rewrite_file(rewriter, input, output, total=total, csv_escape=csv_escape, fmt=fmt, text_field=text_field,
                   id_field=id_field, batch_size=batch_size, resume=resume, overwrite=overwrite,
                   skip_invalid=skip_invalid, errors_file=errors_file)
+
+
+def _check_prompting(template: str, demonstrations: Path | None) -> None:
+    """The prompt template and the demonstrations file, checked before a model loads (20-45 s)."""
+    from srllm.prompts import get_template
+
+    get_template(template)
+    if demonstrations is not None and not demonstrations.is_file():
+        raise InputError("does not exist; check the path", path=str(demonstrations), field="demonstrations")
 
 
 def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: int, settings: dict,
