@@ -150,14 +150,15 @@ def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: i
 def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, total: int,
                   batch_size: int, **options) -> None:
     from srllm.progress import row_progress
-    from srllm.rewrite.jobs import run_file_job
+    from srllm.rewrite.jobs import run_file_job, streamed
 
     with row_progress("rewriting") as bar:
         task = bar.add_task("rewrite", total=total)
+        # Each row is saved (and counted) as it finishes: an interrupted job keeps every finished row.
         report = run_file_job(
-            lambda texts: rewriter.rewrite(texts, batch_size=batch_size),
-            input, output, errors_path=options.pop("errors_file"),
-            batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n),
+            None, input, output, errors_path=options.pop("errors_file"),
+            stream=streamed(rewriter, batch_size=batch_size, window=batch_size * 2, path=str(input)),
+            on_progress=lambda n: bar.advance(task, n),
             check=getattr(rewriter, "rewriter", rewriter).fit_problem,  # a guard wraps the Rewriter
             **options,
         )

@@ -32,7 +32,7 @@ import difflib
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
+from srllm.progress import optional_progress
 from srllm.rewrite.edit import edit_candidate
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -452,30 +453,37 @@ class GuardedRewriter(WrappedEngine):
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[GuardedResult]:
         results: list[GuardedResult | None] = [None] * len(texts)
+        with optional_progress(len(texts), progress, "rewriting") as advance:
+            for index, result in self.rewrite_stream(texts, batch_size=batch_size):
+                results[index] = result
+                advance(1)
+        return [result for result in results if result is not None]
+
+    def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, GuardedResult]]:
+        """(index, result) for each text as soon as it is decided, in the order they are: screened inputs
+        first, then each greedy rewrite that passes its checks as it finishes, then the retried rows as
+        their samples finish. `rewrite` is this, collected."""
         scorable: list[int] = []
         for i, text in enumerate(texts):
             early = self._screen(text)
             if early is None:
                 scorable.append(i)
             else:
-                results[i] = early
+                yield i, early
         with self._scoring:
             judged = self.guard.judged([texts[i] for i in scorable])
             input_scores = self.guard.harm_scores([texts[i] for i in scorable], judged)
-        pending: list[int] = []
-        spans: list[Any] = []
+        pending: list[tuple[int, GuardedResult, list[Any]]] = []
         for i, scores, verdict in zip(scorable, input_scores, judged, strict=True):
             prefixed = {f"input_{key}": value for key, value in scores.items()}
             if self.guard.is_benign(scores):
-                results[i] = self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
+                yield i, self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
-                results[i] = self._result(texts[i], "", "flagged", prefixed, [])
-                results[i].spans = [dataclasses.asdict(s) for s in verdict.spans]
-                pending.append(i)
-                spans.append(verdict.spans)
+                result = self._result(texts[i], "", "flagged", prefixed, [])
+                result.spans = [dataclasses.asdict(s) for s in verdict.spans]
+                pending.append((i, result, verdict.spans))
         if pending:
-            self._rewrite_pending(texts, pending, spans, results, batch_size, progress)
-        return [result for result in results if result is not None]
+            yield from self._rewrite_pending(texts, pending, batch_size)
 
     def _screen(self, text: str) -> GuardedResult | None:
         """A status for input the model should never see; None for input to score."""
@@ -487,46 +495,60 @@ class GuardedRewriter(WrappedEngine):
             return self._result(text, "", "skipped", {}, [problem])
         return None
 
-    def _rewrite_pending(self, texts: Sequence[str], pending: list[int], spans: list[Any],
-                         results: list[GuardedResult | None], batch_size: int, progress: bool) -> None:
-        sources = [texts[i] for i in pending]
-        first = self.rewriter.rewrite(sources, batch_size=batch_size, progress=progress)
-        candidates: list[list[str]] = [[r.rewrite] for r in first]
-        if self.guard.config.edit_candidate:
-            for group, source, found in zip(candidates, sources, spans, strict=True):
-                edited = edit_candidate(source, found) if found else ""
-                if edited and edited not in group:
-                    group.append(edited)
+    def _rewrite_pending(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
+                         batch_size: int) -> Iterator[tuple[int, GuardedResult]]:
+        """Each pending row's greedy rewrite is checked as it finishes (its own scoring call, so a row's
+        verdict does not depend on which rows finished beside it); a row that passes is done. The rows
+        that fail get their sampled retries together afterwards, in input order, under the fixed seed."""
+        sources = [texts[i] for i, _, _ in pending]
+        spans = [found for _, _, found in pending]
         prompt = self._prompt_text()
-        with self._scoring:
-            verdicts = self.guard.check(sources, candidates, spans, prompt=prompt)
-        retry = [k for k, group in enumerate(verdicts)
-                 if not any(v.passed for v in group) and first[k].chunks == 1]
-        if retry and self.guard.config.candidates > 1:
-            import torch
-
-            torch.manual_seed(self.guard.config.seed)  # reproducible samples
-            sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
+        first: dict[int, RewriteResult] = {}
+        candidates: dict[int, list[str]] = {}
+        verdicts: dict[int, list[Verdict]] = {}
+        retry: list[int] = []
+        retries = self.guard.config.candidates > 1
+        for k, out in _rewrites_as_done(self.rewriter, sources, batch_size):
+            first[k], candidates[k] = out, [out.rewrite]
+            if self.guard.config.edit_candidate and spans[k]:
+                edited = edit_candidate(sources[k], spans[k])
+                if edited and edited not in candidates[k]:
+                    candidates[k].append(edited)
             with self._scoring:
-                extra = self.guard.check([sources[k] for k in retry], [out.candidates for out in sampled],
-                                         [spans[k] for k in retry], prompt=prompt)
-            for k, out, more in zip(retry, sampled, extra, strict=True):
-                candidates[k].extend(out.candidates)
-                verdicts[k].extend(more)
-                first[k].prompt_tokens += out.prompt_tokens
-                first[k].generated_tokens += out.generated_tokens
-        chosen_verdicts = self._choose(sources, spans, verdicts, prompt)
-        for k, i in enumerate(pending):
-            chosen = chosen_verdicts[k]
-            result = results[i]
-            assert result is not None
-            result.rewrite = chosen.text
-            result.status = "ok" if chosen.passed else "flagged"
-            result.reasons = chosen.reasons
-            result.scores.update(chosen.scores)
-            result.candidates = len(candidates[k])
-            result.prompt_tokens, result.generated_tokens = first[k].prompt_tokens, first[k].generated_tokens
-            result.chunks = first[k].chunks
+                [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt)
+            if retries and not any(v.passed for v in verdicts[k]) and out.chunks == 1:
+                retry.append(k)
+            else:
+                yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
+        if not retry:
+            return
+        import torch
+
+        retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
+        torch.manual_seed(self.guard.config.seed)  # reproducible samples
+        for r, out in _generations_as_done(self.sampler, [sources[k] for k in retry], batch_size):
+            k = retry[r]
+            with self._scoring:
+                [more] = self.guard.check([sources[k]], [out.candidates], [spans[k]], prompt=prompt)
+            candidates[k].extend(out.candidates)
+            verdicts[k].extend(more)
+            first[k].prompt_tokens += out.prompt_tokens
+            first[k].generated_tokens += out.generated_tokens
+            yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
+
+    def _decided(self, row: tuple[int, GuardedResult, list[Any]], source: str, spans: list[Any], first: RewriteResult,
+                 candidates: list[str], verdicts: list[Verdict], prompt: str) -> tuple[int, GuardedResult]:
+        """The row's result from its best candidate (`_choose`)."""
+        index, result, _ = row
+        [chosen] = self._choose([source], [spans], [verdicts], prompt)
+        result.rewrite = chosen.text
+        result.status = "ok" if chosen.passed else "flagged"
+        result.reasons = chosen.reasons
+        result.scores.update(chosen.scores)
+        result.candidates = len(candidates)
+        result.prompt_tokens, result.generated_tokens = first.prompt_tokens, first.generated_tokens
+        result.chunks = first.chunks
+        return index, result
 
     def _prompt_text(self) -> str:
         """The instructions the model gets around the text (a candidate repeating them leaks them)."""
@@ -566,6 +588,20 @@ class GuardedRewriter(WrappedEngine):
             method=self.rewriter.method, prompt_version=self.rewriter.prompt_version,
             status=status, scores={**dict.fromkeys(SCORE_KEYS), **scores}, reasons=list(reasons),
         )
+
+
+def _rewrites_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
+    """(index, result) as each text finishes where the engine streams (`Rewriter.rewrite_stream`); an
+    engine that does not (llama.cpp) gives them all at the end."""
+    if hasattr(engine, "rewrite_stream"):
+        return engine.rewrite_stream(texts, batch_size=batch_size)
+    return enumerate(engine.rewrite(texts, batch_size=batch_size))
+
+
+def _generations_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
+    if hasattr(engine, "generate_stream"):
+        return engine.generate_stream(texts, batch_size=batch_size)
+    return enumerate(engine.generate(texts, batch_size=batch_size))
 
 
 def load_rewriter(

@@ -1,6 +1,7 @@
 """Resumable file jobs: rewrite every row of a file, never lose or duplicate a row.
 
-Results are appended (fsync'd per batch) to `<output>.partial.jsonl`; the output file itself
+Results are appended (fsync'd as each row finishes, with `streamed`; per batch with `batched`) to
+`<output>.partial.jsonl`; the output file itself
 is written once, atomically, when every row is done. A run killed at any point (Ctrl-C,
 kill -9) continues with `resume=True`, rewriting only the rows missing from the partial file.
 """
@@ -211,6 +212,24 @@ def batched(rewrite: Callable[[list[str]], list[Any]], batch_rows: int, path: st
             except InputError as exc:
                 raise _in_file(exc, batch, path) from None
             yield batch, results
+
+    return stream
+
+
+def streamed(engine: Any, *, batch_size: int, window: int, path: str | None = None) -> RowStream:
+    """The local engine, row by row: `window` pending rows go to `engine.rewrite_stream` at a time (all of
+    them into the decode loop, `batch_size` decoded together) and each row is yielded the moment it is
+    done, so the partial file and the progress bar advance per row. The batches are the ones
+    `engine.rewrite(window rows)` would decode, so the results are the same."""
+
+    def stream(rows: list[InputRow]) -> Iterator[tuple[list[InputRow], list[Any]]]:
+        for start in range(0, len(rows), window):
+            batch = rows[start: start + window]
+            try:
+                for index, result in engine.rewrite_stream([row.text for row in batch], batch_size=batch_size):
+                    yield [batch[index]], [result]
+            except InputError as exc:
+                raise _in_file(exc, batch, path) from None
 
     return stream
 
