@@ -106,7 +106,7 @@ def rewrite(
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     config = GuardConfig.from_file(guard_config) if guard_config else None
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
-        rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates,
+        rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates, warm_up=False,
                                  adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
                                  template=template, settings=settings, chunk=chunk, dtype=dtype)
     if input is None:

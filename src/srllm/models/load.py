@@ -150,13 +150,27 @@ def apply_adapter(loaded: LoadedModel, adapter: str | Path, *, merge: bool = Tru
     """
     from peft import PeftConfig, PeftModel
 
+    from srllm.models.merged_cache import adapted_layers, load_merged, merged_path, save_merged
+
     path = Path(adapter)
     if not (path / "adapter_config.json").is_file():
         raise SrllmError(f"{path} has no adapter_config.json; it is not a PEFT adapter directory")
     config = PeftConfig.from_pretrained(str(path))
+    mergeable = merge and config.peft_type.value == "LORA" and not getattr(loaded.model, "is_loaded_in_4bit", False)
+    cached = merged_path(loaded.model, path) if mergeable else None
+    if cached is not None and cached.is_file() and load_merged(loaded.model, cached):
+        loaded.model.eval()  # the merge's result, from disk (srllm.models.merged_cache)
+        return LoadedModel(model=loaded.model, tokenizer=loaded.tokenizer, name=loaded.name,
+                           adapter=str(path), method="lora")
     model = PeftModel.from_pretrained(loaded.model, str(path))
-    if merge and config.peft_type.value == "LORA" and not getattr(loaded.model, "is_loaded_in_4bit", False):
+    if mergeable:
+        layers = adapted_layers(model)
         model = model.merge_and_unload()
+        if cached is not None:
+            try:
+                save_merged(model, layers, cached)
+            except OSError:  # a read-only or full cache costs the next start a merge, nothing more
+                pass
     else:
         # peft 0.21 + transformers 5 ignore a prefix at generate() time unless patched.
         from srllm.models.peft_compat import fix_prefix_generation

@@ -255,11 +255,13 @@ class Guard:
         self.config = config or GuardConfig()
         self.scorers = ScorerSet(SCORERS)
 
-    def load(self) -> Guard:
-        """Load every scorer now, naming the one that fails (never half-way through a batch)."""
+    def load(self, *, warm_up: bool = True) -> Guard:
+        """Load every scorer now, naming the one that fails (never half-way through a batch). warm_up also
+        scores a short text with each (a service's first request is then as fast as the next); a one-shot
+        command skips it: its own first call pays the same cost once."""
         for name in SCORERS:
             try:
-                self.scorers.load([name], warm_up=True)
+                self.scorers.load([name], warm_up=warm_up)
             except Exception as exc:  # any failure to load is the same problem for the user
                 raise SrllmError(
                     f"the guard's '{name}' scorer could not load ({exc}); fix it, or pass --no-guard "
@@ -610,9 +612,11 @@ def load_rewriter(
     guard: bool = True,
     guard_config: GuardConfig | None = None,
     candidates: int | None = None,
+    warm_up: bool = True,
     **rewriter_options: Any,
 ) -> Rewriter | GuardedRewriter:
-    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first."""
+    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first (warm_up: see
+    `Guard.load`)."""
     from srllm.models import DEFAULT_MODEL
 
     checker = None
@@ -620,7 +624,7 @@ def load_rewriter(
         config = guard_config or GuardConfig()
         if candidates is not None:
             config = config.model_copy(update={"candidates": candidates})
-        checker = Guard(config).load()
+        checker = Guard(config).load(warm_up=warm_up)
     rewriter = Rewriter.load(model or DEFAULT_MODEL, **rewriter_options)
     return GuardedRewriter(rewriter, checker) if checker else rewriter
 
