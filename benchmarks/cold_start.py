@@ -63,7 +63,8 @@ def timed(argv: list[str]) -> dict[str, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr}")
-    return {"wall_s": round(wall, 3), "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3)}
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
 
 
 def summary(runs: list[dict[str, float]]) -> dict[str, object]:
@@ -106,7 +107,7 @@ def markdown(r: dict) -> str:
         f"CPU: {r['cpus']} cores ({r['machine']}; flags {', '.join(r['cpu_flags'])}); torch threads "
         f"{r['torch_threads']}; load average {r['load_average_1m_before']} before, {r['load_average_1m_after']} "
         f"after (above the core count, other processes shared the CPU and wall times are inflated).", "",
-        f"| command | median wall (s) | median CPU (s) | runs |", "|---|---|---|---|",
+        "| command | median wall (s) | median CPU (s) | runs |", "|---|---|---|---|",
         f"| `srllm --help` | {r['help']['median_wall_s']} | {r['help']['median_cpu_s']} | {r['runs']} |",
         f"| `srllm rewrite \"...\"` (guard on) | {r['cold_rewrite']['median_wall_s']} | "
         f"{r['cold_rewrite']['median_cpu_s']} | {r['runs']} |", "",
