@@ -58,6 +58,20 @@ def test_csv_upload_with_another_text_column(make_client, make_settings):
     assert [row["comment"] for row in rows] == ["You are useless", "Nice work"]
 
 
+def test_a_parquet_upload_through_the_route(make_client, make_settings):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    upload = io.BytesIO()
+    pq.write_table(pa.table({"comment": ["You are useless", "Nice work"], "n": [1, 2]}), upload)
+    client = make_client(make_settings())
+    job = client.post("/v1/jobs", files={"file": ("c.parquet", upload.getvalue())}, data={"text_field": "comment"})
+    assert job.status_code == 202, job.text
+    done = _wait_done(client.get, job.json()["id"])
+    rows = [json.loads(line) for line in client.get(done["results_url"]).text.splitlines()]
+    assert [(row["comment"], row["n"]) for row in rows] == [("You are useless", 1), ("Nice work", 2)]
+
+
 def test_a_bad_upload_names_file_line_and_field_but_no_server_path(make_client, make_settings):
     client = make_client(make_settings())
     bad = b'{"text": "fine"}\n{"text": ""}\n'
