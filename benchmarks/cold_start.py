@@ -92,6 +92,8 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "runs": args.runs, "text": TEXT,
         "load_average_1m_before": round(load_before, 2), "load_average_1m_after": round(os.getloadavg()[0], 2),
         "merged_cache_before": merged_before,
+        "env": {name: os.environ[name] for name in ("SRLLM_CACHE", "SRLLM_JIGSAW_DIR", "SRLLM_EMBEDDER")
+                if name in os.environ},
         "help": summary(helps), "cold_rewrite": summary(rewrites),
         "cold_rewrite_phases_s": {name: round(seconds, 3) for name, seconds in phases.items()},
     }
@@ -102,11 +104,13 @@ def main() -> None:
 
 
 def markdown(r: dict) -> str:
+    busy = max(r["load_average_1m_before"], r["load_average_1m_after"]) > r["cpus"]
     lines = [
         "# Cold start (fresh processes)", "",
         f"CPU: {r['cpus']} cores ({r['machine']}; flags {', '.join(r['cpu_flags'])}); torch threads "
         f"{r['torch_threads']}; load average {r['load_average_1m_before']} before, {r['load_average_1m_after']} "
-        f"after (above the core count, other processes shared the CPU and wall times are inflated).", "",
+        f"after ({'above' if busy else 'within'} the core count: "
+        f"{'other processes shared the CPU and wall times are inflated' if busy else 'a quiet CPU'}).", "",
         "| command | median wall (s) | median CPU (s) | runs |", "|---|---|---|---|",
         f"| `srllm --help` | {r['help']['median_wall_s']} | {r['help']['median_cpu_s']} | {r['runs']} |",
         f"| `srllm rewrite \"...\"` (guard on) | {r['cold_rewrite']['median_wall_s']} | "
