@@ -83,11 +83,14 @@ def test_library_bars_and_warnings_are_silenced(quiet: bool) -> None:
 
 
 @pytest.mark.slow
-def test_a_real_rewrite_prints_only_the_rewrite_unless_verbose() -> None:
+def test_a_real_rewrite_prints_only_the_rewrite() -> None:
     args = ["rewrite", "Old people are useless with computers.", "--no-guard", "--max-new-tokens", "8"]
     quiet = _srllm(*args)
     if quiet.returncode != 0 and "pull" in quiet.stderr:
         pytest.skip("the default model is not cached")
     assert quiet.returncode == 0 and quiet.stderr.strip() == "", quiet.stderr
+    # What the libraries print depends on their versions and on the start (a cached merged adapter imports
+    # no peft, and peft's merge warned): --verbose must only not change the answer. That the noise is
+    # silenced is pinned by test_library_bars_and_warnings_are_silenced.
     loud = _srllm("--verbose", *args)
-    assert loud.returncode == 0 and "FutureWarning" in loud.stderr, loud.stderr
+    assert loud.returncode == 0 and loud.stdout == quiet.stdout, loud.stderr
