@@ -37,3 +37,20 @@ def test_score_cli_text_file_and_errors(tmp_path: Path) -> None:
     assert same.exit_code == 2 and source.read_text(encoding="utf-8").startswith('{"body"')
     unknown = runner.invoke(app, ["score", "--input", str(tmp_path / "x.parquetx")])
     assert unknown.exit_code == 2
+
+
+@needs_shipped
+def test_score_cli_parquet_in_and_out(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from srllm.cli.main import app
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["Have a nice day.", "You are a useless idiot, Sam."], "k": [1, 2]}), source)
+    out = tmp_path / "out.parquet"
+    result = CliRunner().invoke(app, ["score", "--input", str(source), "--text-field", "body", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.column("k").to_pylist() == [1, 2] and pa.types.is_list(table.schema.field("spans").type)
+    assert table.column("toxic").to_pylist()[1] > 0.5

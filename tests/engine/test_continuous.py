@@ -219,3 +219,33 @@ def test_rows_submitted_inside_cancel_on_stop_when_the_event_is_set(tiny_loaded:
     assert outcome and isinstance(outcome[0], Cancelled)
     _wait_for(loop.decoder.idle)
     assert loop.decoder.steps - steps < budget - 10  # stopped midway, not at the budget
+
+
+def test_a_stream_yields_each_row_as_it_finishes_with_generate_s_tokens(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded)
+    head = rewriter.head_length()
+    budgets = [2, 9, 3, 7, 1, 5]
+    requests = [Request(rewriter._prompt_ids(TEXTS[i % len(TEXTS)]), budget, f"r{i}", head=head)
+                for i, budget in enumerate(budgets)]
+    decoder = _decoder(tiny_loaded, slots=6)
+    decoder.eos_ids = set()  # every row runs its full budget, so the finishing order is known
+    loop = DecodeLoop(decoder)
+    streamed = list(loop.stream(requests, slots=6))
+    assert [index for index, _ in streamed] == sorted(range(6), key=lambda i: budgets[i])  # as they finish
+    assert all(item.key == requests[index].key for index, item in streamed)
+    together = loop.generate(requests, slots=6)
+    assert {index: item.tokens for index, item in streamed} == {i: item.tokens for i, item in enumerate(together)}
+
+
+def test_closing_a_stream_early_drops_its_rows_and_the_loop_goes_on(tiny_loaded: LoadedModel) -> None:
+    rewriter = Rewriter(tiny_loaded)
+    decoder = _decoder(tiny_loaded, slots=2)
+    decoder.eos_ids = set()
+    loop = DecodeLoop(decoder)
+    requests = [Request(rewriter._prompt_ids(text), 1 if i == 0 else 200, i) for i, text in enumerate(TEXTS)]
+    stream = loop.stream(requests, slots=2)
+    first, _ = next(stream)
+    stream.close()  # the caller stops reading (a job interrupted after its first row)
+    assert first == 0 and decoder.idle()
+    [after] = loop.generate([Request(rewriter._prompt_ids(TEXTS[0]), 3, "after")])
+    assert len(after.tokens) == 3

@@ -44,3 +44,54 @@ def test_hub_model_offline_fails_with_a_clear_message(monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["rewrite", "hello", "--model", "someone/not-cached-model"])
     assert result.exit_code == 2
     assert "srllm models pull" in result.output and "Traceback" not in result.output
+
+
+
+def _lora_adapter(model_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA adapter with random (non-zero) B matrices, so merging it changes the weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(str(out))
+    return out
+
+
+def test_merged_lora_weights_are_cached_and_equal_a_fresh_merge(tiny_model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import peft
+    import torch
+
+    from srllm.models import load_causal_lm
+
+    monkeypatch.setenv("SRLLM_CACHE", str(tmp_path / "cache"))
+    adapter = _lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
+    merged = load_causal_lm(str(tiny_model_dir), adapter=adapter)
+    [cached] = (tmp_path / "cache" / "merged").glob("*.safetensors")
+    base = load_causal_lm(str(tiny_model_dir))
+    assert not torch.equal(merged.model.state_dict()["model.layers.0.self_attn.q_proj.weight"],
+                           base.model.state_dict()["model.layers.0.self_attn.q_proj.weight"])
+
+    def no_merge(*args, **kwargs):
+        raise AssertionError("the cached merge should have been used")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(peft.PeftModel, "from_pretrained", no_merge)
+        again = load_causal_lm(str(tiny_model_dir), adapter=adapter)
+    assert (again.adapter, again.method) == (merged.adapter, merged.method) == (str(adapter), "lora")
+    fresh, reloaded = merged.model.state_dict(), again.model.state_dict()
+    assert fresh.keys() == reloaded.keys() and all(torch.equal(fresh[k], reloaded[k]) for k in fresh)
+
+    other = _lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=2)  # new weights, same folder: a new key
+    changed = load_causal_lm(str(tiny_model_dir), adapter=other)
+    assert len(list((tmp_path / "cache" / "merged").glob("*.safetensors"))) == 2
+    assert not torch.equal(changed.model.state_dict()["model.layers.0.self_attn.q_proj.weight"],
+                           fresh["model.layers.0.self_attn.q_proj.weight"])
+
+    cached.write_bytes(b"not safetensors")  # a damaged cache file is ignored, never loaded half
+    _lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
+    repaired = load_causal_lm(str(tiny_model_dir), adapter=adapter).model.state_dict()
+    assert all(torch.equal(fresh[k], repaired[k]) for k in fresh)

@@ -38,13 +38,19 @@ def _refused(code: int, output: str, seconds: float, *expected: str) -> None:
 
 
 def test_an_unknown_input_format_is_refused_first(tmp_path: Path) -> None:
+    data = tmp_path / "in.xlsx"  # Parquet is read since the data-stack work; a spreadsheet is not
+    data.write_text('{"text": "one"}\n', encoding="utf-8")
+    _refused(*_rewrite("--input", str(data), "--output", str(tmp_path / "o.jsonl")), "unknown format 'xlsx'")
+
+
+def test_a_parquet_file_that_is_not_parquet_is_refused_first(tmp_path: Path) -> None:
     data = tmp_path / "in.parquet"
     data.write_text('{"text": "one"}\n', encoding="utf-8")
-    _refused(*_rewrite("--input", str(data), "--output", str(tmp_path / "o.jsonl")), "unknown format 'parquet'")
+    _refused(*_rewrite("--input", str(data), "--output", str(tmp_path / "o.jsonl")), "not a readable Parquet file")
 
 
 def test_an_unknown_output_format_is_refused_first(src: Path, tmp_path: Path) -> None:
-    _refused(*_rewrite("--input", str(src), "--output", str(tmp_path / "o.parquet")), ".jsonl", ".csv", "parquet")
+    _refused(*_rewrite("--input", str(src), "--output", str(tmp_path / "o.xlsx")), ".jsonl", ".csv", ".parquet", "xlsx")
 
 
 @pytest.mark.parametrize("option", ["--output", "--errors-file"])

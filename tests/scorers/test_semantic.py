@@ -205,3 +205,34 @@ def test_seed_without_both_classes_is_rejected(tmp_path):
     seed.write_text(_seed_record(1, "A plain fact.", "No", "") + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="biased and unbiased"):
         read_seed_examples([seed])
+
+
+def test_the_mean_pool_encoder_gives_sentence_transformers_vectors_bit_for_bit(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from srllm.scorers.embeddings import MeanPoolEncoder, embedder_path, load_embedder
+
+    folder = embedder_path()
+    ours = load_embedder()
+    assert isinstance(ours, MeanPoolEncoder)
+    texts = (["Old people are useless.", "", "word " * 400, "🙂", "Women are too emotional to lead."] * 20
+             + [f"row {i} " * (i % 37) for i in range(70)])  # several batches, truncation, empty text
+    theirs = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    for normalize in (True, False):
+        expected = theirs.encode(texts, batch_size=64, normalize_embeddings=normalize, convert_to_numpy=True,
+                                 show_progress_bar=False)
+        assert np.array_equal(ours.encode(texts, batch_size=64, normalize_embeddings=normalize), expected)
+    # Another pooling is not what the encoder reproduces: such a folder goes to sentence-transformers.
+    other = tmp_path / "cls"
+    shutil.copytree(folder, other)
+    (other / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    assert MeanPoolEncoder.fits(folder) and not MeanPoolEncoder.fits(other)
+    probe = ("import sys; from srllm.scorers import get_scorer; get_scorer('similarity').score_pairs(['a'], ['b']); "
+             "print('sentence_transformers' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

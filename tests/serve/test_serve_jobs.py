@@ -58,6 +58,27 @@ def test_csv_upload_with_another_text_column(make_client, make_settings):
     assert [row["comment"] for row in rows] == ["You are useless", "Nice work"]
 
 
+def test_a_parquet_upload_through_the_route(make_client, make_settings):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    upload = io.BytesIO()
+    pq.write_table(pa.table({"comment": ["You are useless", "Nice work"], "n": [1, 2]}), upload)
+    client = make_client(make_settings())
+    job = client.post("/v1/jobs", files={"file": ("c.parquet", upload.getvalue())}, data={"text_field": "comment"})
+    assert job.status_code == 202, job.text
+    done = _wait_done(client.get, job.json()["id"])
+    rows = [json.loads(line) for line in client.get(done["results_url"]).text.splitlines()]
+    assert [(row["comment"], row["n"]) for row in rows] == [("You are useless", 1), ("Nice work", 2)]
+    download = client.get(done["results_url"], params={"format": "parquet"})
+    assert download.status_code == 200 and download.headers["content-type"] == "application/vnd.apache.parquet"
+    assert 'filename="srllm-' in download.headers["content-disposition"] and ".parquet" in \
+        download.headers["content-disposition"]
+    table = pq.read_table(io.BytesIO(download.content))
+    assert table.column("comment").to_pylist() == ["You are useless", "Nice work"]
+    assert table.column("n").to_pylist() == [1, 2] and table.column("status").to_pylist() == [r["status"] for r in rows]
+
+
 def test_a_bad_upload_names_file_line_and_field_but_no_server_path(make_client, make_settings):
     client = make_client(make_settings())
     bad = b'{"text": "fine"}\n{"text": ""}\n'
@@ -130,3 +151,29 @@ def test_a_job_resumes_after_kill_9_without_losing_or_repeating_rows(tmp_path, t
     out = [json.loads(line) for line in httpx.get(url + done["results_url"]).text.splitlines()]
     assert [row["id"] for row in out] == [row["id"] for row in rows]  # none lost, none twice, in order
     assert all(isinstance(row["rewrite"], str) for row in out)
+
+
+def test_a_parquet_upload_comes_back_as_typed_parquet(tmp_path):
+    """The store and its download body (the route passes `format=parquet` through to `results_body`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from srllm.errors import InputError
+    from srllm.rewrite.guard import SCORE_KEYS
+    from srllm.serve.jobs import JobStore, _error_row, results_body
+
+    upload = io.BytesIO()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["first", "second"], "n": [1, 2]}), upload)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create("me", "rows.parquet", upload.getvalue(), fmt=None, text_field="text", id_field="id",
+                       max_rows=10)
+    assert job.rows_total == 2
+    scores = {**dict.fromkeys(SCORE_KEYS), "input_toxicity": 0.1}
+    store.save_results(job.id, {0: {"rewrite": "FIRST", "status": "ok", "scores": scores, "reasons": []},
+                                1: _error_row(InputError("too long"))})
+    body, media = results_body(store.results(job.id), "parquet")
+    assert media == "application/vnd.apache.parquet"
+    table = pq.read_table(io.BytesIO(body))
+    assert table.column("n").to_pylist() == [1, 2] and table.column("rewrite").to_pylist() == ["FIRST", None]
+    assert [f.name for f in table.schema.field("scores").type] == list(SCORE_KEYS)
+    assert table.column("scores").to_pylist()[1] == dict.fromkeys(SCORE_KEYS)  # an error row has the same shape

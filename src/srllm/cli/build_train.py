@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from srllm.cli.common import console, user_errors
-from srllm.data.corpus.leakage import LeakageError
-from srllm.data.corpus.mix import BuildResult, leak_report_path, manifest_path
-from srllm.data.corpus.mix import build_train as build_corpus
+
+if TYPE_CHECKING:  # srllm.data loads pydantic, numpy and more: the commands import it when they run
+    from srllm.data.corpus.mix import BuildResult
 
 
 def _print_summary(result: BuildResult, out: Path) -> None:
+    from rich.table import Table
+
     table = Table(title=f"training corpus -> {out}")
     for column in ("source", "status", "weight", "cap", "available", "taken", "held out", "dropped"):
         table.add_column(column)
@@ -66,6 +68,10 @@ def build_train(
                                                 "(default: the mix file's 'root')."),
 ) -> None:
     """Assemble the training corpus: sources by weight and cap, licenses in a manifest, leakage-checked."""
+    from srllm.data.corpus.leakage import LeakageError
+    from srllm.data.corpus.mix import build_train as build_corpus
+    from srllm.data.corpus.mix import leak_report_path, manifest_path
+
     try:
         result = build_corpus(mix, out, dev_out=dev_out, root=root, include=include or [], exclude=exclude or [],
                               on_leak=on_leak, dev_fraction=dev_fraction, seed=seed)
@@ -89,6 +95,8 @@ def build_pool(
     seed: int | None = typer.Option(None, help="Sampling seed (default: the mix file's)."),
 ) -> None:
     """Build the self-training pool: unlabelled inputs from the mix's sources, leakage-checked, with a manifest."""
+    from srllm.data.corpus.leakage import LeakageError
+    from srllm.data.corpus.mix import manifest_path
     from srllm.data.pool import build_pool as build
 
     try:

@@ -5,31 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from srllm.cli.common import console, user_errors
-from srllm.data import (
-    CheckContext,
-    OpenAIChat,
-    annotate_records,
-    fix_records,
-    format_records,
-    label_agreement,
-    load_records,
-    parse_mapping,
-    run_checks,
-    split_records,
-    texts_to_records,
-    write_jsonl,
-    write_records,
-    write_stats,
-)
-from srllm.data.readers import ReadResult
 from srllm.errors import InputError
 from srllm.extras import require_extra
 from srllm.lines import split_lines
+
+if TYPE_CHECKING:  # srllm.data loads pydantic, numpy and more: imported by the commands that use it
+    from srllm.data.readers import ReadResult
 
 app = typer.Typer(help="CMD data: import, check, split, describe, format and annotate.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -44,6 +30,8 @@ SPLIT = typer.Option(None, "--hf-split", help="Split to read from a saved Datase
 
 def _load(path: str, fmt: str | None, importer: str | None, mapping: list[str] | None,
           split: str | None = None) -> ReadResult:
+    from srllm.data import load_records, parse_mapping
+
     result = load_records(path, fmt, parse_mapping(mapping), importer, split=split)
     console.print(f"{path}: {result.rows} rows -> {len(result.records)} records "
                   f"(importer {result.importer or '-'}, {len(result.problems)} problems)", highlight=False)
@@ -73,6 +61,8 @@ def import_(
     strict: bool = typer.Option(False, help="Fail on any bad record instead of skipping it."),
 ) -> None:
     """Read any supported format into the CMD schema and write it."""
+    from srllm.data import write_records
+
     _refuse_overwrite(source, out)
     result = _load(source, fmt, importer, mapping, hf_split)
     _print_problems(result, 20)
@@ -98,6 +88,10 @@ def validate(
     report: Path | None = typer.Option(None, help="Also write every finding as JSON here."),
 ) -> None:
     """Report bad records (file, line, field) and quality issues, each with a count and examples."""
+    from rich.table import Table
+
+    from srllm.data import CheckContext, fix_records, run_checks, write_jsonl, write_records
+
     if fix and (out is None or len(sources) != 1):
         raise InputError("--fix needs exactly one input and --out NEW_FILE (the input is never modified)",
                          field="out")
@@ -146,6 +140,8 @@ def stats(
 ) -> None:
     """Label distributions, lengths, Flesch reading ease and edit distances (Markdown, JSON, PNG)."""
     require_extra("data", "`srllm data stats`")
+    from srllm.data import write_stats
+
     result = _load(source, fmt, importer, mapping)
     _print_problems(result, 10)
     written = write_stats(result.records, out, title=f"Statistics of {Path(source).name}", plots=plots)
@@ -165,6 +161,8 @@ def split(
     fmt: str | None = FMT, importer: str | None = IMPORTER, mapping: list[str] | None = MAPPING,
 ) -> None:
     """Deterministic, label-stratified split; identical (normalized) texts stay in one split."""
+    from srllm.data import parse_mapping, split_records, write_records
+
     try:
         parsed = {k: float(v) for k, v in parse_mapping(ratios).items()}
     except ValueError as exc:
@@ -189,6 +187,8 @@ def format_(
     fmt: str | None = FMT, importer: str | None = IMPORTER, mapping: list[str] | None = MAPPING,
 ) -> None:
     """Training examples: Alpaca (instruction/input/output) or chat messages, as JSONL."""
+    from srllm.data import format_records, write_jsonl
+
     _refuse_overwrite(source, out)
     result = _load(source, fmt, importer, mapping)
     _print_problems(result, 10)
@@ -224,6 +224,8 @@ def annotate(
     fmt: str | None = FMT, importer: str | None = IMPORTER, mapping: list[str] | None = MAPPING,
 ) -> None:
     """A model proposes labels, biased words and a safe variation (with annotator provenance)."""
+    from srllm.data import OpenAIChat, annotate_records, texts_to_records, write_jsonl, write_records
+
     _refuse_overwrite(source, out)
     if source.endswith(".txt"):
         lines = [t for t in split_lines(Path(source).read_text(encoding="utf-8")) if t.strip()]
@@ -252,6 +254,10 @@ def agreement(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fleiss' kappa per label, with the Landis & Koch band (paper Appendix A)."""
+    from rich.table import Table
+
+    from srllm.data import label_agreement
+
     results = label_agreement(_load(source, fmt, importer, mapping).records)
     if not results:
         raise InputError("no id has labels from two or more annotators", path=source, field="id")

@@ -9,12 +9,50 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import DEFAULT_MARKUP_MODE, TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
 from srllm.cli.common import user_errors
 from srllm.extras import require_extra
 
+
+def _experiment_commands() -> list[Any]:
+    """One click command per registered experiment (importing the registry loads every experiment)."""
+    from srllm.evaluate.experiments import list_experiments
+
+    commands = []
+    for experiment in list_experiments():
+        fields = ", ".join(sorted(set(experiment.Config.model_fields) - {"progress"}))
+        help_text = (f"{experiment.title} (paper: {experiment.paper}).\n\n"
+                     f"Options for --set: {fields}.")
+        info = CommandInfo(name=experiment.name, help=help_text, callback=_command(experiment.name, help_text))
+        commands.append(get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=DEFAULT_MARKUP_MODE))
+    return commands
+
+
+class ExperimentGroup(TyperGroup):
+    """`srllm eval`'s commands, one per experiment, made on first use of the group's commands: the
+    experiments' registry imports numpy, pydantic and every experiment (~0.2 s), which `srllm --help`
+    does not need."""
+
+    _experiments_added = False
+
+    @property
+    def commands(self) -> dict[str, Any]:  # type: ignore[override]
+        if not self._experiments_added:
+            self._experiments_added = True
+            for command in _experiment_commands():
+                self._commands.setdefault(command.name, command)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, Any]) -> None:
+        self._commands = value
+
+
 app = typer.Typer(help="Run the paper's experiments; each writes JSON, Markdown tables and metadata to a run dir.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=ExperimentGroup)
 console = Console(soft_wrap=True)  # paths in messages stay copy-pastable
 
 
@@ -93,6 +131,12 @@ def _command(name: str, help_text: str):
     return command
 
 
+@app.callback()
+def experiments() -> None:
+    """Run the paper's experiments; each writes JSON, Markdown tables and metadata to a run dir."""
+    # A callback keeps `eval` a group while `list` is its only command until the experiments are added.
+
+
 @app.command("list")
 def list_command() -> None:
     """List the experiments with the paper table each reproduces and their options."""
@@ -104,14 +148,3 @@ def list_command() -> None:
         console.print(f"    options: {fields}", markup=False, highlight=False)
 
 
-def _register_commands() -> None:
-    from srllm.evaluate.experiments import list_experiments
-
-    for experiment in list_experiments():
-        fields = ", ".join(sorted(set(experiment.Config.model_fields) - {"progress"}))
-        help_text = (f"{experiment.title} (paper: {experiment.paper}).\n\n"
-                     f"Options for --set: {fields}.")
-        app.command(experiment.name, help=help_text)(_command(experiment.name, help_text))
-
-
-_register_commands()

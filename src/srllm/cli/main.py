@@ -1,4 +1,7 @@
-"""The `srllm` command: one typer app; each command group lives in its own module."""
+"""The `srllm` command: one typer app; each command group lives in its own module.
+
+Importing this module (all `srllm --help` needs) loads no model library: a command module imports
+torch, transformers, the scorers or srllm.data inside the command that uses them (tests/cli pins it)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import typer
 
 from srllm.cli import data, models, report, rewrite, score, selftrain, serve, train
 from srllm.cli import eval as eval_cli
+from srllm.cli.common import quiet_libraries
 
 app = typer.Typer(
     name="srllm",
@@ -13,6 +17,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' progress bars and warnings "
+                                                               "(transformers, huggingface_hub, ...).")) -> None:
+    """Safe and Responsible LLM: rewrite biased or toxic text safely, train and evaluate the models."""
+    if not verbose:
+        quiet_libraries()
+
+
 app.command("rewrite")(rewrite.rewrite)
 app.command("score")(score.score)
 app.add_typer(score.judge_app, name="judge")

@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from srllm.cli.common import console, user_errors
 from srllm.errors import InputError
 from srllm.models import DEFAULT_MODEL
-from srllm.rewrite import GenerationSettings, Rewriter
-from srllm.rewrite.guard import GuardConfig, GuardedRewriter, load_rewriter
+
+if TYPE_CHECKING:  # torch, transformers and the scorers load when a rewrite runs, not for --help
+    from srllm.rewrite import Rewriter
+    from srllm.rewrite.guard import GuardedRewriter
 
 
 @user_errors
 def rewrite(
     text: str | None = typer.Argument(None, help="Text to rewrite; omit (or '-') to read stdin."),
-    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL, CSV or TXT file to rewrite."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (.jsonl or .csv)."),
+    input: Path | None = typer.Option(None, "--input", "-i",
+                                      help="A .jsonl, .json, .csv, .tsv, .txt or .parquet file."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output .jsonl, .json, .csv, .tsv or .parquet."),
     model: str = typer.Option(DEFAULT_MODEL, help="Registry name, local model dir, .gguf file or hub id."),
     adapter: str | None = typer.Option(None, help="PEFT adapter dir (default: the shipped adapter)."),
     no_adapter: bool = typer.Option(False, "--no-adapter", help="Use the raw base model."),
@@ -68,6 +72,7 @@ def rewrite(
             text = sys.stdin.read()
         except UnicodeDecodeError as exc:
             raise InputError(f"stdin is not UTF-8 (byte 0x{exc.object[exc.start]:02x})", field="stdin") from exc
+    _check_prompting(template, demonstrations)
     total = 0
     if input is not None and output is not None:
         from srllm.rewrite.jobs import check_input, check_job_output, check_job_paths
@@ -95,10 +100,13 @@ def rewrite(
                                        "dtype": dtype},
                              ray=(ray_address, ray_actors, ray_cpus, ray_gpus))
         return
+    from srllm.rewrite import GenerationSettings
+    from srllm.rewrite.guard import GuardConfig, load_rewriter
+
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     config = GuardConfig.from_file(guard_config) if guard_config else None
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
-        rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates,
+        rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates, warm_up=False,
                                  adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
                                  template=template, settings=settings, chunk=chunk, dtype=dtype)
     if input is None:
@@ -110,6 +118,15 @@ def rewrite(
     _rewrite_file(rewriter, input, output, total=total, csv_escape=csv_escape, fmt=fmt, text_field=text_field,
                   id_field=id_field, batch_size=batch_size, resume=resume, overwrite=overwrite,
                   skip_invalid=skip_invalid, errors_file=errors_file)
+
+
+def _check_prompting(template: str, demonstrations: Path | None) -> None:
+    """The prompt template and the demonstrations file, checked before a model loads (20-45 s)."""
+    from srllm.prompts import get_template
+
+    get_template(template)
+    if demonstrations is not None and not demonstrations.is_file():
+        raise InputError("does not exist; check the path", path=str(demonstrations), field="demonstrations")
 
 
 def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: int, settings: dict,
@@ -133,14 +150,15 @@ def _rewrite_file_on_ray(input: Path, output: Path, *, total: int, batch_size: i
 def _rewrite_file(rewriter: Rewriter | GuardedRewriter, input: Path, output: Path, *, total: int,
                   batch_size: int, **options) -> None:
     from srllm.progress import row_progress
-    from srllm.rewrite.jobs import run_file_job
+    from srllm.rewrite.jobs import run_file_job, streamed
 
     with row_progress("rewriting") as bar:
         task = bar.add_task("rewrite", total=total)
+        # Each row is saved (and counted) as it finishes: an interrupted job keeps every finished row.
         report = run_file_job(
-            lambda texts: rewriter.rewrite(texts, batch_size=batch_size),
-            input, output, errors_path=options.pop("errors_file"),
-            batch_rows=batch_size * 2, on_progress=lambda n: bar.advance(task, n),
+            None, input, output, errors_path=options.pop("errors_file"),
+            stream=streamed(rewriter, batch_size=batch_size, window=batch_size * 2, path=str(input)),
+            on_progress=lambda n: bar.advance(task, n),
             check=getattr(rewriter, "rewriter", rewriter).fit_problem,  # a guard wraps the Rewriter
             **options,
         )

@@ -15,8 +15,10 @@ from srllm.errors import InputError
 @user_errors
 def score(
     text: str | None = typer.Argument(None, help="Text to score; omit to read --input or stdin."),
-    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL, CSV/TSV or TXT file to score."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output .jsonl or .csv (default: stdout JSONL)."),
+    input: Path | None = typer.Option(None, "--input", "-i",
+                                      help="A .jsonl, .json, .csv, .tsv, .txt or .parquet file."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Output .jsonl, .json, .csv, .tsv or .parquet (default: stdout)."),
     text_field: str = typer.Option("text", "--text-field", help="Column or key holding the text."),
     fmt: str | None = typer.Option(None, "--format", help="Input format when the extension does not say it."),
     judge_dir: Path | None = typer.Option(None, "--judge", help="Folder of a trained judge "

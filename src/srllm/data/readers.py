@@ -75,13 +75,8 @@ def _text_rows(path: str | Path, fmt: str) -> Iterator[tuple[int, str, RawRow]]:
 
 
 def _parquet_rows(path: str | Path) -> Iterator[tuple[int, RawRow]]:
-    pq = import_optional("pyarrow.parquet", "data", "reading Parquet")
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(f"is not a readable Parquet file ({exc})", path=str(path)) from exc
-    yield from enumerate(table.to_pylist(), start=1)
+    """The one Parquet reader (srllm.text.readers), as (row number, row)."""
+    yield from ((row.line, row.record) for row in open_rows(path, "parquet"))
 
 
 def _hf_rows(path: str | Path, split: str | None) -> Iterator[tuple[int, RawRow]]:

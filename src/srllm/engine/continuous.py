@@ -25,6 +25,7 @@ leave the batch before the next step, like finished rows, and the caller gets `C
 
 from __future__ import annotations
 
+import queue
 import threading
 import weakref
 from collections import OrderedDict, deque
@@ -360,10 +361,43 @@ class DecodeLoop:
         """
         if not requests:
             return []
-        cancel = cancel or current_cancel()
-        if cancel is not None and cancel.is_set():
+        waiter = _Waiter(len(requests), on_result, cancel or current_cancel())
+        call = self._submit(requests, slots, waiter)
+        waiter.done.wait()
+        self._forget(call)
+        if waiter.error is not None:
+            raise waiter.error
+        return [Finished(requests[i].key, f.tokens, f.prompt_tokens, f.reason)
+                for i, f in sorted(waiter.results.items())]
+
+    def stream(self, requests: Sequence[Request], *, slots: int | None = None,
+               cancel: threading.Event | None = None) -> Iterator[tuple[int, Finished]]:
+        """(i, result of request i) as each request finishes, on the caller's thread: what a file job
+        writes row by row. The rows are submitted at once, exactly as `generate` submits them, so a row's
+        tokens do not depend on which of the two is used. Closing the iterator early drops the rows left."""
+        if not requests:
+            return
+        finished: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        waiter = _Waiter(len(requests), finished.put, cancel or current_cancel(), on_fail=lambda: finished.put(None))
+        call = self._submit(requests, slots, waiter)
+        try:
+            for _ in range(len(requests)):
+                index = finished.get()
+                if index is None:
+                    raise waiter.error or Cancelled("the decode loop stopped")
+                item = waiter.results[index]
+                yield index, Finished(requests[index].key, item.tokens, item.prompt_tokens, item.reason)
+        finally:
+            if not waiter.done.is_set():  # the caller stopped reading: its rows need no more steps
+                waiter.abandon()
+                with self._wake:
+                    self._wake.notify()
+                waiter.done.wait()  # the loop drops them before its next step
+            self._forget(call)
+
+    def _submit(self, requests: Sequence[Request], slots: int | None, waiter: _Waiter) -> int:
+        if waiter.cancel is not None and waiter.cancel.is_set():
             raise Cancelled("the caller gave up before its rows started")
-        waiter = _Waiter(len(requests), on_result, cancel)
         with self._wake:
             self._next += 1
             call = self._next
@@ -376,14 +410,12 @@ class DecodeLoop:
                 self.decoder.submit(replace(request, key=(call, index)))
             self._ensure_thread()
             self._wake.notify()
-        waiter.done.wait()
+        return call
+
+    def _forget(self, call: int) -> None:
         with self._wake:
             self._waiters.pop(call, None)
             self._slots.pop(call, None)
-        if waiter.error is not None:
-            raise waiter.error
-        return [Finished(requests[i].key, f.tokens, f.prompt_tokens, f.reason)
-                for i, f in sorted(waiter.results.items())]
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -425,10 +457,12 @@ class DecodeLoop:
 
 class _Waiter:
     def __init__(self, expected: int, on_result: Callable[[int], None] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, on_fail: Callable[[], None] | None = None) -> None:
         self.expected = expected
         self.on_result = on_result
+        self.on_fail = on_fail
         self.cancel = cancel
+        self.abandoned = False
         self.results: dict[int, Finished] = {}
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -442,13 +476,20 @@ class _Waiter:
 
     @property
     def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set() and not self.done.is_set()
+        gave_up = self.abandoned or (self.cancel is not None and self.cancel.is_set())
+        return gave_up and not self.done.is_set()
+
+    def abandon(self) -> None:
+        """The caller stopped waiting (a stream closed early): drop its rows like a cancelled call's."""
+        self.abandoned = True
 
     def fail(self, error: BaseException) -> None:
         if self.done.is_set():  # every row already arrived: the caller has its results
             return
         self.error = error
         self.done.set()
+        if self.on_fail is not None:
+            self.on_fail()
 
 
 # Each model's loop, kept here rather than as an attribute of the (third-party) model object. The

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -171,26 +171,41 @@ class Rewriter:
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
         """Rewrite each text; results keep the input order."""
+        results: list[RewriteResult | None] = [None] * len(texts)
+        with optional_progress(len(texts), progress, "rewriting") as advance:
+            for index, result in self.rewrite_stream(texts, batch_size=batch_size):
+                results[index] = result
+                advance(1)
+        return [result for result in results if result is not None]
+
+    def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, RewriteResult]]:
+        """(index, result) for each text as soon as it is done, in the order they finish: a file job saves
+        and counts each row then. `rewrite` is this, collected: the same batches, so the same results.
+        Every text is checked (empty, too long) before any is generated."""
         units = self._units(texts)
-        flat = [unit for parts in units for unit in parts]
-        outputs = self.generate(flat, batch_size=batch_size, progress=progress)
-        results: list[RewriteResult] = []
-        cursor = 0
-        for text, parts in zip(texts, units, strict=False):
-            pieces = outputs[cursor: cursor + len(parts)]
-            cursor += len(parts)
-            results.append(RewriteResult(
-                text=text,
-                rewrite=" ".join(piece.candidates[0] for piece in pieces),
-                model=self.model,
-                adapter=self.adapter,
-                method=self.method,
-                prompt_version=self.prompt_version,
-                prompt_tokens=sum(piece.prompt_tokens for piece in pieces),
-                generated_tokens=sum(piece.generated_tokens for piece in pieces),
-                chunks=len(parts),
-            ))
-        return results
+        owner = [index for index, parts in enumerate(units) for _ in parts]
+        left = [len(parts) for parts in units]
+        pieces: list[dict[int, Generation]] = [{} for _ in texts]
+        for position, generation in self.generate_stream([unit for parts in units for unit in parts],
+                                                         batch_size=batch_size):
+            index = owner[position]
+            pieces[index][position] = generation
+            left[index] -= 1
+            if not left[index]:
+                yield index, self._result(texts[index], [pieces[index][p] for p in sorted(pieces[index])])
+
+    def _result(self, text: str, pieces: Sequence[Generation]) -> RewriteResult:
+        return RewriteResult(
+            text=text,
+            rewrite=" ".join(piece.candidates[0] for piece in pieces),
+            model=self.model,
+            adapter=self.adapter,
+            method=self.method,
+            prompt_version=self.prompt_version,
+            prompt_tokens=sum(piece.prompt_tokens for piece in pieces),
+            generated_tokens=sum(piece.generated_tokens for piece in pieces),
+            chunks=len(pieces),
+        )
 
     def _units(self, texts: Sequence[str]) -> list[list[str]]:
         """Each text as one unit, or (with chunk) as sentence chunks when the context or the answer cap
@@ -245,18 +260,23 @@ class Rewriter:
                 "sentence by sentence, or split it.")
 
     def generate(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[Generation]:
-        """Per text its cleaned candidates and token counts. Sorted by length to cut padding."""
-        if self.continuous:
-            return self._generate_continuous(texts, batch_size=batch_size, progress=progress)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Per text its cleaned candidates and token counts, in input order."""
         results: list[Generation | None] = [None] * len(texts)
         with optional_progress(len(texts), progress, "rewriting") as advance:
-            for start in range(0, len(order), batch_size):
-                batch = order[start: start + batch_size]
-                for index, result in zip(batch, self._generate_batch([texts[i] for i in batch]), strict=False):
-                    results[index] = result
-                advance(len(batch))
+            for index, result in self.generate_stream(texts, batch_size=batch_size):
+                results[index] = result
+                advance(1)
         return [result for result in results if result is not None]
+
+    def generate_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, Generation]]:
+        """(index, generation) per text as it finishes. Sorted by length to cut padding."""
+        if self.continuous:
+            yield from self._stream_continuous(texts, batch_size=batch_size)
+            return
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            batch = order[start: start + batch_size]
+            yield from zip(batch, self._generate_batch([texts[i] for i in batch]), strict=False)
 
     @property
     def continuous(self) -> bool:
@@ -269,10 +289,10 @@ class Rewriter:
         """Overlapping `rewrite` calls share decode steps instead of queueing (the engine's optional extra)."""
         return self.continuous
 
-    def _generate_continuous(self, texts: Sequence[str], *, batch_size: int, progress: bool) -> list[Generation]:
+    def _stream_continuous(self, texts: Sequence[str], *, batch_size: int) -> Iterator[tuple[int, Generation]]:
         """All texts through the model's shared decode loop (`engine.continuous`), `batch_size` rows
-        at a time. Greedy results equal the generate() path's, except that each row's budget follows
-        its own length rather than its batch's longest."""
+        at a time; each text as soon as all its samples are done. Greedy results equal the generate()
+        path's, except that each row's budget follows its own length rather than its batch's longest."""
         from srllm.engine.continuous import Request, Sampling, decode_loop
 
         tokenizer = self.loaded.tokenizer
@@ -285,25 +305,21 @@ class Rewriter:
             budget = self.settings.budget(self.count_tokens(texts[i]))  # each row its own budget
             requests += [Request(self._prompt_ids(texts[i]), budget, (i, j), sampling, head) for j in range(n)]
         loop = decode_loop(self.loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=end_of_turn_ids(self.loaded))
-        left = {i: n for i in order}
-        with optional_progress(len(texts), progress, "rewriting") as advance:
-            def on_result(position: int) -> None:
-                text = requests[position].key[0]
-                left[text] -= 1
-                if not left[text]:
-                    advance(1)
+        samples: dict[int, dict[int, Any]] = {i: {} for i in order}
+        for _, item in loop.stream(requests, slots=batch_size * n):
+            index, sample = item.key
+            samples[index][sample] = item
+            if len(samples[index]) == n:
+                done = samples.pop(index)
+                yield index, self._generation([done[j] for j in range(n)])
 
-            finished = loop.generate(requests, slots=batch_size * n, on_result=on_result)
+    def _generation(self, samples: Sequence[Any]) -> Generation:
+        """One text's finished samples (`continuous.Finished`, in sample order) as a Generation."""
+        tokenizer = self.loaded.tokenizer
         with tokenizer_lock(tokenizer):
-            decoded = tokenizer.batch_decode([item.tokens for item in finished], skip_special_tokens=True)
-        candidates: list[list[str]] = [[] for _ in texts]
-        prompt_tokens, generated = [0] * len(texts), [0] * len(texts)
-        for item, text in zip(finished, decoded, strict=True):
-            index = item.key[0]
-            candidates[index].append(clean_response(text))
-            prompt_tokens[index] = item.prompt_tokens
-            generated[index] += len(item.tokens)
-        return [Generation(*row) for row in zip(candidates, prompt_tokens, generated, strict=True)]
+            decoded = tokenizer.batch_decode([item.tokens for item in samples], skip_special_tokens=True)
+        return Generation([clean_response(text) for text in decoded], samples[-1].prompt_tokens,
+                          sum(len(item.tokens) for item in samples))
 
     def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput:
         """One chat completion on this rewriter's model (`engine.chat`): the prompt is the messages alone."""

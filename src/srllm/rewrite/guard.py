@@ -32,7 +32,7 @@ import difflib
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
+from srllm.progress import optional_progress
 from srllm.rewrite.edit import edit_candidate
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -49,6 +50,12 @@ from srllm.text.meta import CHAT_MARKUP, meta_text
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
 SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
+# What `Guard.harm_scores` gives for a text: the judge's toxic and stereotype, Jigsaw toxicity, profanity, bias.
+HARM_KEYS = ("toxic", "stereotype", "toxicity", "profanity", "bias")
+# Every key of a result's `scores`, on every row: the input's harm (`input_` keys) and the chosen
+# candidate's checks. A row that skipped a stage (an unchanged input has no candidate, a skipped one no
+# scores) holds None there, so every row has one shape and `datasets` / Arrow type `scores` as a struct.
+SCORE_KEYS = (*(f"input_{key}" for key in HARM_KEYS), *HARM_KEYS, "similarity", "facts_missing")
 
 
 class GuardConfig(BaseModel):
@@ -114,7 +121,7 @@ class GuardConfig(BaseModel):
 @dataclass
 class GuardedResult(RewriteResult):
     status: Status = "ok"
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(SCORE_KEYS))
     reasons: list[str] = field(default_factory=list)
     candidates: int = 0
     spans: list[dict[str, Any]] = field(default_factory=list)  # the judge's harmful spans of the input
@@ -248,11 +255,13 @@ class Guard:
         self.config = config or GuardConfig()
         self.scorers = ScorerSet(SCORERS)
 
-    def load(self) -> Guard:
-        """Load every scorer now, naming the one that fails (never half-way through a batch)."""
+    def load(self, *, warm_up: bool = True) -> Guard:
+        """Load every scorer now, naming the one that fails (never half-way through a batch). warm_up also
+        scores a short text with each (a service's first request is then as fast as the next); a one-shot
+        command skips it: its own first call pays the same cost once."""
         for name in SCORERS:
             try:
-                self.scorers.load([name], warm_up=True)
+                self.scorers.load([name], warm_up=warm_up)
             except Exception as exc:  # any failure to load is the same problem for the user
                 raise SrllmError(
                     f"the guard's '{name}' scorer could not load ({exc}); fix it, or pass --no-guard "
@@ -327,6 +336,8 @@ class Guard:
     def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
                  spans: Sequence[Any] = (), prompt: str = "") -> Verdict:
         c = self.config
+        missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
+        scores["facts_missing"] = float(len(missing))  # also for an empty rewrite: every checked row has a number
         if not text.strip():
             return Verdict(text, scores, ["empty rewrite"])
         reasons = []
@@ -342,8 +353,6 @@ class Guard:
             reasons.append(f"profane ({scores['profanity']:.2f} > {c.max_profanity})")
         if scores["similarity"] < c.min_similarity:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
-        missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
-        scores["facts_missing"] = float(len(missing))
         if missing:
             reasons.append("facts dropped: " + ", ".join(fact.text for fact in missing))
         if meta := meta_text(text, source):
@@ -446,30 +455,37 @@ class GuardedRewriter(WrappedEngine):
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[GuardedResult]:
         results: list[GuardedResult | None] = [None] * len(texts)
+        with optional_progress(len(texts), progress, "rewriting") as advance:
+            for index, result in self.rewrite_stream(texts, batch_size=batch_size):
+                results[index] = result
+                advance(1)
+        return [result for result in results if result is not None]
+
+    def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, GuardedResult]]:
+        """(index, result) for each text as soon as it is decided, in the order they are: screened inputs
+        first, then each greedy rewrite that passes its checks as it finishes, then the retried rows as
+        their samples finish. `rewrite` is this, collected."""
         scorable: list[int] = []
         for i, text in enumerate(texts):
             early = self._screen(text)
             if early is None:
                 scorable.append(i)
             else:
-                results[i] = early
+                yield i, early
         with self._scoring:
             judged = self.guard.judged([texts[i] for i in scorable])
             input_scores = self.guard.harm_scores([texts[i] for i in scorable], judged)
-        pending: list[int] = []
-        spans: list[Any] = []
+        pending: list[tuple[int, GuardedResult, list[Any]]] = []
         for i, scores, verdict in zip(scorable, input_scores, judged, strict=True):
             prefixed = {f"input_{key}": value for key, value in scores.items()}
             if self.guard.is_benign(scores):
-                results[i] = self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
+                yield i, self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
-                results[i] = self._result(texts[i], "", "flagged", prefixed, [])
-                results[i].spans = [dataclasses.asdict(s) for s in verdict.spans]
-                pending.append(i)
-                spans.append(verdict.spans)
+                result = self._result(texts[i], "", "flagged", prefixed, [])
+                result.spans = [dataclasses.asdict(s) for s in verdict.spans]
+                pending.append((i, result, verdict.spans))
         if pending:
-            self._rewrite_pending(texts, pending, spans, results, batch_size, progress)
-        return [result for result in results if result is not None]
+            yield from self._rewrite_pending(texts, pending, batch_size)
 
     def _screen(self, text: str) -> GuardedResult | None:
         """A status for input the model should never see; None for input to score."""
@@ -481,46 +497,60 @@ class GuardedRewriter(WrappedEngine):
             return self._result(text, "", "skipped", {}, [problem])
         return None
 
-    def _rewrite_pending(self, texts: Sequence[str], pending: list[int], spans: list[Any],
-                         results: list[GuardedResult | None], batch_size: int, progress: bool) -> None:
-        sources = [texts[i] for i in pending]
-        first = self.rewriter.rewrite(sources, batch_size=batch_size, progress=progress)
-        candidates: list[list[str]] = [[r.rewrite] for r in first]
-        if self.guard.config.edit_candidate:
-            for group, source, found in zip(candidates, sources, spans, strict=True):
-                edited = edit_candidate(source, found) if found else ""
-                if edited and edited not in group:
-                    group.append(edited)
+    def _rewrite_pending(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
+                         batch_size: int) -> Iterator[tuple[int, GuardedResult]]:
+        """Each pending row's greedy rewrite is checked as it finishes (its own scoring call, so a row's
+        verdict does not depend on which rows finished beside it); a row that passes is done. The rows
+        that fail get their sampled retries together afterwards, in input order, under the fixed seed."""
+        sources = [texts[i] for i, _, _ in pending]
+        spans = [found for _, _, found in pending]
         prompt = self._prompt_text()
-        with self._scoring:
-            verdicts = self.guard.check(sources, candidates, spans, prompt=prompt)
-        retry = [k for k, group in enumerate(verdicts)
-                 if not any(v.passed for v in group) and first[k].chunks == 1]
-        if retry and self.guard.config.candidates > 1:
-            import torch
-
-            torch.manual_seed(self.guard.config.seed)  # reproducible samples
-            sampled = self.sampler.generate([sources[k] for k in retry], batch_size=batch_size)
+        first: dict[int, RewriteResult] = {}
+        candidates: dict[int, list[str]] = {}
+        verdicts: dict[int, list[Verdict]] = {}
+        retry: list[int] = []
+        retries = self.guard.config.candidates > 1
+        for k, out in _rewrites_as_done(self.rewriter, sources, batch_size):
+            first[k], candidates[k] = out, [out.rewrite]
+            if self.guard.config.edit_candidate and spans[k]:
+                edited = edit_candidate(sources[k], spans[k])
+                if edited and edited not in candidates[k]:
+                    candidates[k].append(edited)
             with self._scoring:
-                extra = self.guard.check([sources[k] for k in retry], [out.candidates for out in sampled],
-                                         [spans[k] for k in retry], prompt=prompt)
-            for k, out, more in zip(retry, sampled, extra, strict=True):
-                candidates[k].extend(out.candidates)
-                verdicts[k].extend(more)
-                first[k].prompt_tokens += out.prompt_tokens
-                first[k].generated_tokens += out.generated_tokens
-        chosen_verdicts = self._choose(sources, spans, verdicts, prompt)
-        for k, i in enumerate(pending):
-            chosen = chosen_verdicts[k]
-            result = results[i]
-            assert result is not None
-            result.rewrite = chosen.text
-            result.status = "ok" if chosen.passed else "flagged"
-            result.reasons = chosen.reasons
-            result.scores.update(chosen.scores)
-            result.candidates = len(candidates[k])
-            result.prompt_tokens, result.generated_tokens = first[k].prompt_tokens, first[k].generated_tokens
-            result.chunks = first[k].chunks
+                [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt)
+            if retries and not any(v.passed for v in verdicts[k]) and out.chunks == 1:
+                retry.append(k)
+            else:
+                yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
+        if not retry:
+            return
+        import torch
+
+        retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
+        torch.manual_seed(self.guard.config.seed)  # reproducible samples
+        for r, out in _generations_as_done(self.sampler, [sources[k] for k in retry], batch_size):
+            k = retry[r]
+            with self._scoring:
+                [more] = self.guard.check([sources[k]], [out.candidates], [spans[k]], prompt=prompt)
+            candidates[k].extend(out.candidates)
+            verdicts[k].extend(more)
+            first[k].prompt_tokens += out.prompt_tokens
+            first[k].generated_tokens += out.generated_tokens
+            yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
+
+    def _decided(self, row: tuple[int, GuardedResult, list[Any]], source: str, spans: list[Any], first: RewriteResult,
+                 candidates: list[str], verdicts: list[Verdict], prompt: str) -> tuple[int, GuardedResult]:
+        """The row's result from its best candidate (`_choose`)."""
+        index, result, _ = row
+        [chosen] = self._choose([source], [spans], [verdicts], prompt)
+        result.rewrite = chosen.text
+        result.status = "ok" if chosen.passed else "flagged"
+        result.reasons = chosen.reasons
+        result.scores.update(chosen.scores)
+        result.candidates = len(candidates)
+        result.prompt_tokens, result.generated_tokens = first.prompt_tokens, first.generated_tokens
+        result.chunks = first.chunks
+        return index, result
 
     def _prompt_text(self) -> str:
         """The instructions the model gets around the text (a candidate repeating them leaks them)."""
@@ -558,8 +588,22 @@ class GuardedRewriter(WrappedEngine):
         return GuardedResult(
             text=text, rewrite=rewrite, model=self.rewriter.loaded.name, adapter=self.rewriter.loaded.adapter,
             method=self.rewriter.method, prompt_version=self.rewriter.prompt_version,
-            status=status, scores=dict(scores), reasons=list(reasons),
+            status=status, scores={**dict.fromkeys(SCORE_KEYS), **scores}, reasons=list(reasons),
         )
+
+
+def _rewrites_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
+    """(index, result) as each text finishes where the engine streams (`Rewriter.rewrite_stream`); an
+    engine that does not (llama.cpp) gives them all at the end."""
+    if hasattr(engine, "rewrite_stream"):
+        return engine.rewrite_stream(texts, batch_size=batch_size)
+    return enumerate(engine.rewrite(texts, batch_size=batch_size))
+
+
+def _generations_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
+    if hasattr(engine, "generate_stream"):
+        return engine.generate_stream(texts, batch_size=batch_size)
+    return enumerate(engine.generate(texts, batch_size=batch_size))
 
 
 def load_rewriter(
@@ -568,9 +612,11 @@ def load_rewriter(
     guard: bool = True,
     guard_config: GuardConfig | None = None,
     candidates: int | None = None,
+    warm_up: bool = True,
     **rewriter_options: Any,
 ) -> Rewriter | GuardedRewriter:
-    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first."""
+    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first (warm_up: see
+    `Guard.load`)."""
     from srllm.models import DEFAULT_MODEL
 
     checker = None
@@ -578,10 +624,10 @@ def load_rewriter(
         config = guard_config or GuardConfig()
         if candidates is not None:
             config = config.model_copy(update={"candidates": candidates})
-        checker = Guard(config).load()
+        checker = Guard(config).load(warm_up=warm_up)
     rewriter = Rewriter.load(model or DEFAULT_MODEL, **rewriter_options)
     return GuardedRewriter(rewriter, checker) if checker else rewriter
 
 
-__all__ = ["GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
+__all__ = ["SCORE_KEYS", "GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
            "load_rewriter", "meta_text"]

@@ -1,12 +1,14 @@
 """Resumable file jobs: rewrite every row of a file, never lose or duplicate a row.
 
-Results are appended (fsync'd per batch) to `<output>.partial.jsonl`; the output file itself
+Results are appended (fsync'd as each row finishes, with `streamed`; per batch with `batched`) to
+`<output>.partial.jsonl`; the output file itself
 is written once, atomically, when every row is done. A run killed at any point (Ctrl-C,
 kill -9) continues with `resume=True`, rewriting only the rows missing from the partial file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +21,7 @@ from srllm.lines import split_lines
 from srllm.provenance import file_sha256
 from srllm.rewrite.inputs import InputRow, read_rows
 from srllm.text.readers import Problem
-from srllm.text.writers import output_format, write_rows
+from srllm.text.writers import NESTED_FORMATS, output_format, write_rows
 
 RESULT_FIELDS = ("rewrite", "model", "adapter", "method", "prompt_version")
 # Set by the guard (srllm.rewrite.guard): ok | unchanged | flagged | skipped, the scores and why.
@@ -144,7 +146,7 @@ def _check_finished(output: Path, input_hash: str, input_path: Path) -> None:
 def _finish(output: Path, final: list[dict[str, Any]], out_fmt: str, input_path: Path, input_hash: str,
             csv_escape: bool) -> None:
     """Output, then its job file, then drop the partial: a kill in between leaves a resumable state."""
-    write_rows(output, final if out_fmt in ("jsonl", "json") else [_flat(row) for row in final], out_fmt,
+    write_rows(output, final if out_fmt in NESTED_FORMATS else [_flat(row) for row in final], out_fmt,
                csv_escape=csv_escape)
     record = {"input": str(input_path), "input_sha256": input_hash, "rows": len(final)}
     write_rows(manifest_path(output), [record], "jsonl")
@@ -214,11 +216,29 @@ def batched(rewrite: Callable[[list[str]], list[Any]], batch_rows: int, path: st
     return stream
 
 
+def streamed(engine: Any, *, batch_size: int, window: int, path: str | None = None) -> RowStream:
+    """The local engine, row by row: `window` pending rows go to `engine.rewrite_stream` at a time (all of
+    them into the decode loop, `batch_size` decoded together) and each row is yielded the moment it is
+    done, so the partial file and the progress bar advance per row. The batches are the ones
+    `engine.rewrite(window rows)` would decode, so the results are the same."""
+
+    def stream(rows: list[InputRow]) -> Iterator[tuple[list[InputRow], list[Any]]]:
+        for start in range(0, len(rows), window):
+            batch = rows[start: start + window]
+            try:
+                for index, result in engine.rewrite_stream([row.text for row in batch], batch_size=batch_size):
+                    yield [batch[index]], [result]
+            except InputError as exc:
+                raise _in_file(exc, batch, path) from None
+
+    return stream
+
+
 def _in_file(exc: InputError, batch: list[InputRow], path: str | None) -> InputError:
     """The rewriter counts lines within its batch; the user needs the file and the file's line."""
     if exc.line is None or not 1 <= exc.line <= len(batch) or exc.path:
         return exc
-    return InputError(exc.message, path=path, line=batch[exc.line - 1].line, field=exc.field)
+    return batch[exc.line - 1].problem(path or "", exc.field or "", exc.message).to_error()
 
 
 def _screen_rows(rows: list[InputRow], check: Callable[[str], str | None] | None, path: Path,
@@ -231,7 +251,7 @@ def _screen_rows(rows: list[InputRow], check: Callable[[str], str | None] | None
     for row in rows:
         problem = check(row.text)
         if problem:
-            errors.append(Problem(str(path), row.line, text_field, problem))
+            errors.append(row.problem(path, text_field, problem))
         else:
             kept.append(row)
     return kept, errors
@@ -242,7 +262,7 @@ def first_error(errors: Sequence[Problem]) -> InputError:
     first = errors[0]
     more = f" ({len(errors) - 1} more bad rows; --skip-invalid reports them all and goes on)" \
         if len(errors) > 1 else " (--skip-invalid skips bad rows and reports them)"
-    return InputError(first.message + more, path=first.path, line=first.line, field=first.field)
+    return dataclasses.replace(first, message=first.message + more).to_error()
 
 
 def check_input(input_path: str | Path, *, fmt: str | None, text_field: str, id_field: str | None,

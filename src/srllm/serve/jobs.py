@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError, SrllmError
+from srllm.rewrite.guard import SCORE_KEYS
 from srllm.rewrite.inputs import read_rows
 from srllm.serve.logs import service_log
 from srllm.serve.sqlite import make_private
-from srllm.text.writers import write_csv
+from srllm.text.writers import write_csv, write_rows
 
 log = service_log()  # control characters in what it logs are escaped (no forged lines)
 
@@ -52,7 +53,9 @@ CREATE TABLE IF NOT EXISTS job_rows (
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
 
-UPLOAD_FORMATS = ("jsonl", "csv", "txt")
+UPLOAD_FORMATS = ("jsonl", "json", "csv", "tsv", "txt", "parquet")  # what parse_upload reads (srllm.text.readers)
+DOWNLOAD_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv",
+                    "parquet": "application/vnd.apache.parquet"}  # results_body's formats and media types
 
 
 @dataclass
@@ -87,7 +90,7 @@ class JobStore:
 
     def create(self, owner: str, filename: str, data: bytes, *, fmt: str | None, text_field: str,
                id_field: str | None, max_rows: int) -> JobInfo:
-        """Parse an upload (JSONL, CSV or TXT) and store its rows; bad rows are reported, never guessed."""
+        """Parse an upload (any of UPLOAD_FORMATS) and store its rows; bad rows are reported, never guessed."""
         rows = parse_upload(filename, data, fmt=fmt, text_field=text_field, id_field=id_field)
         if len(rows) > max_rows:
             raise InputError(f"the file has {len(rows)} rows; this server takes at most {max_rows} per job",
@@ -182,6 +185,23 @@ def parse_upload(filename: str, data: bytes, *, fmt: str | None, text_field: str
     return rows
 
 
+def to_parquet(rows: Iterator[dict[str, Any]]) -> bytes:
+    """The rows as one Parquet file (nested values stay nested: `scores` is a struct, `spans` a list)."""
+    with tempfile.TemporaryDirectory(prefix="srllm-download-") as tmp:
+        path = Path(tmp) / "results.parquet"
+        write_rows(path, list(rows), "parquet")
+        return path.read_bytes()
+
+
+def results_body(rows: Iterator[dict[str, Any]], fmt: str, csv_escape: bool = True) -> tuple[bytes | str, str]:
+    """A finished job's rows in `fmt` (one of DOWNLOAD_FORMATS) and the media type to send them with."""
+    if fmt not in DOWNLOAD_FORMATS:
+        raise InputError(f"cannot download results as {fmt!r}; use one of {', '.join(DOWNLOAD_FORMATS)}",
+                         field="format")
+    body = to_parquet(rows) if fmt == "parquet" else to_csv(rows, csv_escape) if fmt == "csv" else to_jsonl(rows)
+    return body, DOWNLOAD_FORMATS[fmt]
+
+
 def to_jsonl(rows: Iterator[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
@@ -261,7 +281,8 @@ class JobRunner:
 
 
 def _error_row(exc: InputError) -> dict[str, Any]:
-    return {"rewrite": None, "status": "error", "scores": {}, "reasons": [str(exc)]}
+    # The guard's score keys, all null: an error row has the shape of the others (SCORE_KEYS).
+    return {"rewrite": None, "status": "error", "scores": dict.fromkeys(SCORE_KEYS), "reasons": [str(exc)]}
 
 
 def _public_error(exc: Exception) -> str:

@@ -6,7 +6,7 @@
 | `.json`              | a JSON array of objects when the first non-space character is `[`, else JSON Lines |
 | `.csv` / `.tsv`      | a header row, then one row per record (quoted cells may span lines)       |
 | `.txt`, `.text`      | one text per non-blank line                                               |
-| `.parquet`, `.pq`    | Parquet (read by srllm.data)                                              |
+| `.parquet`, `.pq`    | Parquet: one record per row (nested columns stay nested)                  |
 
 `srllm rewrite` used to read `.json` as JSON Lines and `srllm data` as a JSON array; both now read
 either, told apart by the first character, so a file means the same thing to every command.
@@ -35,7 +35,8 @@ from srllm.lines import JsonTooDeepError, decode_utf8, loads_bounded, numbered_l
 FORMAT_NAMES = {"jsonl": "jsonl", "ndjson": "jsonl", "json": "json", "csv": "csv", "tsv": "tsv",
                 "txt": "txt", "text": "txt", "parquet": "parquet", "pq": "parquet"}
 FORMATS = tuple(dict.fromkeys(FORMAT_NAMES.values()))
-TEXT_FORMATS = ("jsonl", "json", "csv", "tsv", "txt")  # the ones read here
+TEXT_FORMATS = ("jsonl", "json", "csv", "tsv", "txt")  # text files
+ROW_FORMATS = (*TEXT_FORMATS, "parquet")  # every format open_rows reads
 
 # Real CSVs (the SR-LLM repository's among them) hold fields longer than csv's 128 KiB default.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -86,13 +87,15 @@ class Row:
 
 @dataclass
 class RowFile:
-    """A file opened for reading: its format, its header (CSV/TSV; None for an empty one or another
-    format) and its rows and bad rows, in file order."""
+    """A file opened for reading: its format, its header (CSV/TSV, Parquet; None for an empty one or
+    another format) and its rows and bad rows, in file order. `unit` is what a Row's `line` counts:
+    "line" in text files, "row" in Parquet."""
 
     path: str
     format: str
     columns: list[str] | None
     entries: Iterator[Row | Problem]
+    unit: str = "line"
 
     def __iter__(self) -> Iterator[Row | Problem]:
         return self.entries
@@ -108,9 +111,11 @@ def read_text(path: str | Path) -> str:
 
 
 def open_rows(path: str | Path, fmt: str, *, text_field: str = "text") -> RowFile:
-    """The rows of a JSON Lines, JSON, CSV, TSV or text file (`fmt`: one of TEXT_FORMATS); a text
-    file's lines become {text_field: line}."""
+    """The rows of a JSON Lines, JSON, CSV, TSV, text or Parquet file (`fmt`: one of ROW_FORMATS); a
+    text file's lines become {text_field: line}."""
     where = str(path)
+    if fmt == "parquet":
+        return _parquet(path)
     content = read_text(path)
     if fmt in ("csv", "tsv"):
         return _table(content, where, "\t" if fmt == "tsv" else ",")
@@ -121,7 +126,33 @@ def open_rows(path: str | Path, fmt: str, *, text_field: str = "text") -> RowFil
     if fmt == "txt":
         return RowFile(where, fmt, None, (Row(number, {text_field: line}) for number, line in numbered_lines(content)
                                           if line.strip()))
-    raise InputError(f"cannot read {fmt!r} here; use one of {', '.join(TEXT_FORMATS)}", path=where, field="format")
+    raise InputError(f"cannot read {fmt!r} here; use one of {', '.join(ROW_FORMATS)}", path=where, field="format")
+
+
+def _parquet(path: str | Path) -> RowFile:
+    """A Parquet file's rows, numbered from 1. Values JSON cannot hold (timestamps, decimals, bytes) become
+    their text, so a row reads the same from the file as from a job's partial file on --resume."""
+    from srllm.extras import import_optional
+
+    pq = import_optional("pyarrow.parquet", "data", "reading Parquet")
+    where = str(path)
+    if not Path(path).is_file():
+        raise InputError("does not exist; check the path", path=where)
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(f"is not a readable Parquet file ({exc})", path=where) from exc
+    return RowFile(where, "parquet", list(table.column_names),
+                   (Row(number, _json_values(record)) for number, record in enumerate(table.to_pylist(), start=1)),
+                   unit="row")
+
+
+def _json_values(record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(record, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(record, ensure_ascii=False, default=str))
+    return record
 
 
 def _record(value: Any, path: str, line: int, what: str, item: int | None = None) -> Row | Problem:

@@ -1,6 +1,9 @@
 """Write files of rows atomically, with the meaning srllm.text.readers gives each extension: `.jsonl`
 JSON Lines, `.json` one JSON array, `.csv` / `.tsv` a header and a row per record (formula-like cells
-escaped for spreadsheets)."""
+escaped for spreadsheets), `.parquet` one Parquet table (nested values stay nested: `scores` is a struct).
+
+Every file is written under a temporary name and renamed into place, with the mode any other tool
+would give it (0666 less the umask; mkstemp alone would leave 0600)."""
 
 from __future__ import annotations
 
@@ -73,7 +76,8 @@ def _umask() -> int:
     return mask
 
 
-ROW_FORMATS = ("jsonl", "json", "csv", "tsv")  # what write_rows writes
+ROW_FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")  # what write_rows writes
+NESTED_FORMATS = ("jsonl", "json", "parquet")  # hold nested values; CSV/TSV cells need them flattened
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
@@ -91,6 +95,9 @@ def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]], fmt: str | N
     of rows. A CSV cell holds what the mapping holds: flatten nested values first."""
     kind = output_format(path, fmt)
     rows = list(rows)
+    if kind == "parquet":
+        _write_parquet(path, rows)
+        return len(rows)
     lines = [json.dumps(row, ensure_ascii=False, default=str) for row in rows] if kind in ("jsonl", "json") else []
     with atomic_open(path) as handle:
         if kind == "jsonl":
@@ -100,6 +107,38 @@ def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]], fmt: str | N
         else:
             write_csv(handle, rows, escape=csv_escape, delimiter="\t" if kind == "tsv" else ",")
     return len(rows)
+
+
+def _write_parquet(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One table; Arrow infers each column's type from every row (a key missing from a row is null).
+    A column whose rows disagree on a type (a number here, a text there) is an InputError naming it."""
+    from srllm.extras import import_optional
+
+    pa = import_optional("pyarrow", "data", "writing Parquet")
+    pq = import_optional("pyarrow.parquet", "data", "writing Parquet")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    try:
+        table = pa.Table.from_pylist([dict(row) for row in rows], schema=None) if rows else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        bad = next((name for name in columns if not _one_type([row.get(name) for row in rows])), None)
+        raise InputError(f"cannot write the rows as Parquet ({exc}); the values of a column must share one "
+                         "type", path=str(path), field=bad) from exc
+    # Parquet has no struct without fields: a column that is {} on every row (no scores) is written as nulls.
+    for index, column in enumerate(table.schema):
+        if pa.types.is_struct(column.type) and column.type.num_fields == 0:
+            table = table.set_column(index, column.name, pa.nulls(len(table)))
+    with atomic_open(path, "wb") as handle:
+        pq.write_table(table, handle)
+
+
+def _one_type(values: Sequence[Any]) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:

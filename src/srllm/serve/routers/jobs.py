@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from srllm.serve import schemas
 from srllm.serve.admission import principal_dependency
-from srllm.serve.jobs import JobInfo, to_csv, to_jsonl
+from srllm.serve.jobs import JobInfo, results_body
 from srllm.serve.middleware import ApiError
 from srllm.serve.routers import v1_router
 from srllm.serve.settings import ServeSettings
@@ -24,11 +24,11 @@ def router(settings: ServeSettings) -> APIRouter:
     @routes.post("/v1/jobs", status_code=202, response_model=schemas.JobStatus, tags=["jobs"],
                  responses=error_responses(401, 413, 422, 429))
     async def create_job(
-        file: UploadFile = File(..., description="JSONL, CSV or TXT; one text per row"),
+        file: UploadFile = File(..., description="JSONL, JSON, CSV, TSV, TXT or Parquet; one text per row"),
         text_field: str = Form("text", max_length=200, description="Field/column holding the text"),
         id_field: str | None = Form(None, max_length=200, description="Field/column holding the row id"),
-        format: Literal["jsonl", "csv", "txt"] | None = Form(None, description="When the file name has no "
-                                                                                "usual extension"),
+        format: Literal["jsonl", "json", "csv", "tsv", "txt", "parquet"] | None = Form(
+            None, description="When the file name has no usual extension"),
         who: str = Depends(principal),
         state: ServeState = Depends(get_state),
     ) -> schemas.JobStatus:
@@ -57,12 +57,14 @@ def router(settings: ServeSettings) -> APIRouter:
 
     @routes.get("/v1/jobs/{job_id}/results", tags=["jobs"], response_class=Response,
                 responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}},
-                                             "text/csv": {"schema": {"type": "string"}}},
+                                             "text/csv": {"schema": {"type": "string"}},
+                                             "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                                                           "format": "binary"}}},
                                  "description": "The rewritten rows, in input order"},
                            **error_responses(401, 429), **_NO_JOB,
                            409: {"model": schemas.ErrorResponse, "description": "The job is not done yet"}})
     async def job_results(job_id: str, who: str = Depends(principal), state: ServeState = Depends(get_state),
-                          format: Literal["jsonl", "csv"] = Query("jsonl"),
+                          format: Literal["jsonl", "csv", "parquet"] = Query("jsonl"),
                           csv_escape: bool = Query(True, description="CSV: quote cells a spreadsheet would run "
                                                                      "as formulas (=, +, -, @); false for "
                                                                      "programs")) -> Response:
@@ -72,8 +74,7 @@ def router(settings: ServeSettings) -> APIRouter:
             raise ApiError(409, "not_done", f"job {job_id} is {info.status} ({info.rows_done}/{info.rows_total} "
                                             "rows); download it when its status is done")
         rows = state.jobs.results(job_id)
-        body = await run_in_threadpool(lambda: to_csv(rows, csv_escape) if format == "csv" else to_jsonl(rows))
-        media = "text/csv" if format == "csv" else "application/x-ndjson"
+        body, media = await run_in_threadpool(results_body, rows, format, csv_escape)
         return Response(body, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="srllm-{job_id}.{format}"'})
 
