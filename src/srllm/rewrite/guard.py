@@ -568,9 +568,11 @@ def load_rewriter(
     guard: bool = True,
     guard_config: GuardConfig | None = None,
     candidates: int | None = None,
+    backend: str = "transformers",
     **rewriter_options: Any,
 ) -> Rewriter | GuardedRewriter:
-    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first."""
+    """`Rewriter.load(...)` (or, with backend="llama-cpp", the llama.cpp engine on the merged GGUF), wrapped in
+    the guard unless guard=False. Scorers load first."""
     from srllm.models import DEFAULT_MODEL
 
     checker = None
@@ -579,8 +581,23 @@ def load_rewriter(
         if candidates is not None:
             config = config.model_copy(update={"candidates": candidates})
         checker = Guard(config).load()
-    rewriter = Rewriter.load(model or DEFAULT_MODEL, **rewriter_options)
+    rewriter = _load_local(backend, model or DEFAULT_MODEL, rewriter_options)
     return GuardedRewriter(rewriter, checker) if checker else rewriter
+
+
+def _load_local(backend: str, model: str, options: dict[str, Any]) -> Any:
+    if backend == "transformers":
+        return Rewriter.load(model, **options)
+    if backend == "llama-cpp":
+        from srllm.engine.llama_cpp import LlamaCppRewriter
+
+        if options.pop("chunk", False):
+            raise InputError("--chunk is a transformers-backend option; the llama-cpp backend does not split texts",
+                             field="chunk")
+        options.pop("dtype", None)  # the GGUF's tensor type decides (srllm merge --gguf-type)
+        return LlamaCppRewriter.from_model(model, **options)
+    raise InputError(f"backend {backend!r} runs locally only as transformers or llama-cpp; use it with "
+                     "--engine ray or `srllm serve`", field="backend")
 
 
 __all__ = ["GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
