@@ -130,8 +130,9 @@ def merge_command(
     except SrllmError as exc:
         _fail(exc)
         return
-    Console().print(json.dumps({"merged": str(result.out) if result.out else None, "base": result.base,
-                                "gguf": str(result.gguf) if result.gguf else None}))
+    # typer.echo, not rich: a JSON line for programs must not be wrapped at the terminal's width.
+    typer.echo(json.dumps({"merged": str(result.out) if result.out else None, "base": result.base,
+                           "gguf": str(result.gguf) if result.gguf else None}))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ puts every running sequence into each `llama_decode` call (a `llama_batch` whose
 - the prompt head (system prompt + instruction, the same for every text) is decoded once into sequence 0
   and shared with each new sequence by `llama_memory_seq_cp`; in a unified KV cache that adds the
   sequence id to the head's cells rather than copying them, so only each text's own tokens are prefilled;
-- a sequence that ends (end-of-generation token or budget) leaves at once (`llama_memory_seq_rm`) and a
+- a sequence that ends (end-of-generation token, budget, or its caller's cancel event: a timed-out or
+  disconnected request, `engine.continuous.cancel_on`) leaves at once (`llama_memory_seq_rm`) and a
   waiting prompt takes its slot in the next step; prompt tails are prefilled in the same batches as the
   running sequences' next tokens;
 - greedy is the argmax of the logits, sampling is temperature then top-p on them (numpy, seeded per
@@ -46,13 +47,14 @@ class Group:
         self.running = 0
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: removed from lists by identity
 class Job:
     prompt: list[int]
     budget: int
     sampling: Sampling
     head: int  # leading prompt tokens shared through sequence 0 (0: none)
     group: Group
+    cancel: threading.Event | None = None  # set: the caller is gone (timeout, disconnect); stop at the next step
     future: Future = field(default_factory=Future)
     seq: int = -1
     fed: int = 0  # prompt tokens in the KV cache
@@ -163,7 +165,19 @@ class BatchLoop:
             self._decode()
         self.head = list(head)
 
+    def _drop_cancelled(self) -> None:
+        """Sequences nobody waits for any more leave the batch (and the KV cache) like finished ones."""
+        with self.lock:
+            gone = [job for job in self.active if job.cancel is not None and job.cancel.is_set()]
+            waiting = [job for job in self.waiting if job.cancel is not None and job.cancel.is_set()]
+            self.waiting = deque(job for job in self.waiting if job not in waiting)
+        for job in gone:
+            self._finish(job)
+        for job in waiting:
+            job.future.cancel()
+
     def _step(self) -> None:
+        self._drop_cancelled()
         self._admit()
         entries: list[tuple[int, int, int, bool]] = []
         readers: list[tuple[Job, int]] = []
@@ -227,12 +241,16 @@ class BatchLoop:
     def _advance(self, job: Job, token: int) -> None:
         job.tokens.append(token)
         if self.is_eog(token) or len(job.tokens) >= job.budget:
-            self.api.llama_memory_seq_rm(self.memory, job.seq, -1, -1)
-            with self.lock:
-                self.active.remove(job)
-                self.free.append(job.seq)
-                self.reserved -= job.need()
-                job.group.running -= 1
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        self.api.llama_memory_seq_rm(self.memory, job.seq, -1, -1)
+        with self.lock:
+            self.active.remove(job)
+            self.free.append(job.seq)
+            self.reserved -= job.need()
+            job.group.running -= 1
+        if not job.future.done():
             job.future.set_result(job.tokens)
 
     def close(self) -> None:

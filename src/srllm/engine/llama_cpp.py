@@ -171,6 +171,10 @@ class LlamaCppRewriter:
         self.settings = settings or GenerationSettings()
         self.seed = seed
         self._head: int | None = None
+        self._overhead: int | None = None  # prompt tokens around the text
+        # The smaller of the context llama.cpp was given and the one the model was trained for.
+        llm = loaded.llm
+        self.context_length = min(llm.n_ctx(), llm._model.n_ctx_train() or llm.n_ctx())
 
     @classmethod
     def load(cls, path: str | Path, *, template: str = "debias", k_shot: int = 0,
@@ -241,9 +245,10 @@ class LlamaCppRewriter:
     def fit_problem(self, text: str) -> str | None:
         """Why the text does not fit the context with its answer, or None (llama.cpp has no --chunk)."""
         tokens = self.count_tokens(text)
-        limit = min(self.loaded.llm.n_ctx(), self.loaded.llm.n_ctx_train() or self.loaded.llm.n_ctx())
-        overhead = len(self._prompt(""))
-        if tokens + overhead + self.settings.budget(tokens) <= limit:
+        limit = self.context_length
+        if self._overhead is None:
+            self._overhead = len(self._prompt(""))
+        if tokens + self._overhead + self.settings.budget(tokens) <= limit:
             return None
         return (f"the text has {tokens} tokens; with the prompt and the answer it does not fit the llama.cpp "
                 f"context of {limit} tokens. Split it, or use the transformers backend with --chunk.")
@@ -255,9 +260,11 @@ class LlamaCppRewriter:
 
     def generate(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[Generation]:
         """Per text its cleaned candidates and token counts; `batch_size` sequences of this call run at once."""
+        from srllm.engine.continuous import current_cancel
         from srllm.engine.llama_batch import Group, Job, Sampling
 
         n = max(1, self.settings.num_return_sequences)
+        cancel = current_cancel()
         sample = self.settings.do_sample
         rng = random.Random(self.seed)
         group = Group(batch_size * n)
@@ -271,7 +278,7 @@ class LlamaCppRewriter:
             for _ in range(n):
                 sampling = Sampling(sample, self.settings.temperature, self.settings.top_p,
                                     rng.randrange(2**31) if sample else 0)
-                jobs.append(Job(prompt, budget, sampling, min(head, len(prompt) - 1), group))
+                jobs.append(Job(prompt, budget, sampling, min(head, len(prompt) - 1), group, cancel))
                 owners.append(index)
         futures = self.loaded.loop.submit(jobs)
         outputs = _wait(futures, owners, n, len(texts), progress)
@@ -295,11 +302,12 @@ class LlamaCppRewriter:
 
     def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput:
         """One chat completion through the same loop (the prompt is the messages alone)."""
+        from srllm.engine.continuous import current_cancel
         from srllm.engine.llama_batch import Group, Job, Sampling
 
         prompt = self.prompt_ids(messages)
         sampling = Sampling(temperature > 0, temperature, 1.0, random.Random(self.seed).randrange(2**31))
-        [future] = self.loaded.loop.submit([Job(prompt, max_tokens, sampling, 0, Group(1))])
+        [future] = self.loaded.loop.submit([Job(prompt, max_tokens, sampling, 0, Group(1), current_cancel())])
         tokens = future.result()
         ended = bool(tokens) and self.loaded.loop.is_eog(tokens[-1])
         return ChatOutput(content=self._text(tokens), prompt_tokens=len(prompt), completion_tokens=len(tokens),
