@@ -18,6 +18,8 @@ transformers pipeline, on the same model (the default model with the shipped ada
 Writes benchmarks/results/engines.json and engines.md. Top-level fields: cpu_flags, default_engine,
 ratio_vs_pipeline_batch32, ratio_vs_llamacpp_server_16_clients, p95_over_single_16_clients.
 
+Needs `pip install 'srllm[llamacpp]' 'llama-cpp-python[server]==0.3.36'` (the server's extras).
+
     .venv/bin/python benchmarks/engines.py --quick     # a few prompts: checks the plumbing, ~10 min on 2 cores
     .venv/bin/python benchmarks/engines.py             # the full run (see docs/engines.md for its duration)
 """
@@ -127,10 +129,10 @@ def pipeline_rows(texts: list[str], batch_sizes: list[int], max_new_tokens: int)
 
 # --- llama.cpp's server --------------------------------------------------------------------------------------------
 
-def start_llamacpp_server(gguf: Path, binary: str | None, slots: int,
-                          workdir: Path) -> tuple[subprocess.Popen, str, str]:
+def start_llamacpp_server(gguf: Path, binary: str | None, slots: int, workdir: Path,
+                          threads: int) -> tuple[subprocess.Popen, str, str]:
     port = free_port()
-    threads = str(len(os.sched_getaffinity(0)))
+    threads = str(threads)
     if binary:
         command = [binary, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", str(512 * slots),
                    "--parallel", str(slots), "-t", threads, "-tb", threads, "--cont-batching"]
@@ -178,7 +180,9 @@ async def chat_batch(url: str, texts: list[str], concurrency: int, max_new_token
             text = queue.pop()
             response = await client.post("/v1/chat/completions", json=chat_body(text, max_new_tokens))
             response.raise_for_status()
-            tokens += response.json()["usage"]["completion_tokens"]
+            body = response.json()
+            # +1 for a stop: the end-of-turn token, which our engines count (as generate() does) and usage omits.
+            tokens += body["usage"]["completion_tokens"] + (body["choices"][0].get("finish_reason") == "stop")
 
     start = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, timeout=900) as client:
@@ -190,13 +194,14 @@ async def chat_batch(url: str, texts: list[str], concurrency: int, max_new_token
 
 # --- the service ---------------------------------------------------------------------------------------------------
 
-def start_srllm_server(backend: str, max_new_tokens: int, workdir: Path, dtype: str,
+def start_srllm_server(backend: str, max_new_tokens: int, workdir: Path, dtype: str, threads: int,
                        model: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "srllm.cli.serve", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--backend", backend, "--max-new-tokens", str(max_new_tokens), "--dtype", dtype, "--no-guard",
                "--max-batch-size", "16", "--rate-limit", "0", "--jobs-db", str(workdir / f"jobs-{backend}.sqlite"),
-               "--scorers", "profanity", "--no-preload-scorers", "--log-level", "warning"]
+               "--scorers", "profanity", "--no-preload-scorers", "--log-level", "warning",
+               "--threads", str(threads)]
     if model:
         command += ["--model", model]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -314,6 +319,9 @@ def main() -> None:
     parser.add_argument("--devcases", type=int, default=150, help="dev cases scored per engine")
     parser.add_argument("--llama-server", default=None, help="a llama-server binary (built from the sdist); "
                                                              "default: python -m llama_cpp.server")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for every engine and server (default: all CPUs); 1 on a CPU shared with "
+                             "other busy processes, where llama.cpp's spinning threads lose most")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--out", type=Path, default=RESULTS / "engines.json")
     args = parser.parse_args()
@@ -321,6 +329,11 @@ def main() -> None:
         args.n, args.batch_sizes, args.clients, args.requests, args.devcases = 8, "1,8", "1,4", 8, 10
         args.max_new_tokens = min(args.max_new_tokens, 16)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)  # our llama.cpp engine takes torch's count (engine.llama_cpp)
+    threads = torch.get_num_threads()
     clients = [int(c) for c in args.clients.split(",")]
     texts = prompts(args.n)
     from srllm.models import DEFAULT_MODEL
@@ -331,7 +344,7 @@ def main() -> None:
     started = time.perf_counter()
     result: dict[str, Any] = {**cpu_info(), "cpu_native_bf16": cpu_has_native_bf16(), "model": DEFAULT_MODEL,
                               "adapter": "shipped (merged)", "prompts": args.n, "max_new_tokens": args.max_new_tokens,
-                              "quick": args.quick, "batch": {}, "service": {}, "devcases": {}}
+                              "quick": args.quick, "threads": threads, "batch": {}, "service": {}, "devcases": {}}
     gguf = merged_gguf(DEFAULT_MODEL, "auto", outtype="f16")
     cases = pick_cases(args.shared, args.devcases)
     with tempfile.TemporaryDirectory() as tmp:
@@ -351,7 +364,7 @@ def main() -> None:
             del engine, unbounded
         result["batch"]["pipeline-fp32"] = pipeline_rows(texts, batch_sizes, args.max_new_tokens)
         slots = max(max(batch_sizes), max(clients))
-        process, url, kind = start_llamacpp_server(gguf, args.llama_server, slots, workdir)
+        process, url, kind = start_llamacpp_server(gguf, args.llama_server, slots, workdir, threads)
         try:
             result["llamacpp_server"] = kind
             rows = []
@@ -365,7 +378,7 @@ def main() -> None:
         finally:
             stop(process)
         for backend, dtype in (("transformers", "float32"), ("llama-cpp", "auto")):
-            process, url = start_srllm_server(backend, args.max_new_tokens, workdir, dtype)
+            process, url = start_srllm_server(backend, args.max_new_tokens, workdir, dtype, threads)
             try:
                 result["service"][f"srllm-{backend}"] = service_levels(url, clients, args.requests, rewrite_request)
             finally:
@@ -417,7 +430,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# CPU engines side by side ({'quick run' if result['quick'] else 'full run'})", "",
              f"CPU: {result['cpu_model']} ({result['cpus']} CPUs), flags: {', '.join(result['cpu_flags'])}; "
              f"model {result['model']} + the shipped adapter (merged); {result['prompts']} prompts, "
-             f"{result['max_new_tokens']} new tokens at most, greedy. "
+             f"{result['max_new_tokens']} new tokens at most, greedy, {result['threads']} threads per engine. "
              f"llama.cpp's server: {result.get('llamacpp_server')}.",
              "", "## Batch rewriting (generated tokens/s)", ""]
     sizes = [row["batch_size"] for row in next(iter(result["batch"].values()))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, as_completed
@@ -85,7 +86,7 @@ def load_gguf(path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT, slots: int = DE
     """extra_buffers: llama.cpp's repacked weight buffers (AMX, AVX-512 layouts). Off by default: with a
     native build on a CPU that reports AMX, the AMX buffer segfaulted in the first decode on this project's
     VMs (llama-cpp-python 0.3.36); the plain CPU buffers work everywhere.
-    n_threads: default all the CPUs this process may use (llama-cpp-python's default is half of them)."""
+    n_threads: default `default_threads()`."""
     try:
         import llama_cpp
     except ImportError as exc:
@@ -93,11 +94,22 @@ def load_gguf(path: str | Path, *, n_ctx: int = DEFAULT_CONTEXT, slots: int = DE
     path = Path(path).expanduser()
     if not path.is_file():
         raise SrllmError(f"no GGUF file at {path}")
-    threads = n_threads or len(os.sched_getaffinity(0))
+    threads = n_threads or default_threads()
     with _default_params(llama_cpp.llama_cpp, extra_buffers, slots + 1):
         llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
                               n_threads_batch=threads, verbose=False)
     return LoadedGGUF(llm, path, slots=slots, adapter=adapter)
+
+
+def default_threads() -> int:
+    """torch's thread count where torch is loaded (`srllm serve --threads N` sets it before the engine loads),
+    else every CPU this process may use (llama-cpp-python's own default is half of them). llama.cpp's threads
+    spin at each barrier, so on a CPU shared with other busy processes fewer threads are faster: measured
+    here under a load of ~9 on 2 cores, one rewrite took 4.6 s with 2 threads and 0.24 s with 1."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    return len(os.sched_getaffinity(0))
 
 
 @contextmanager
