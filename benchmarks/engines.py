@@ -50,7 +50,8 @@ from serve_load import percentiles  # noqa: E402
 
 CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
              "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
-OUR_ENGINES = ("transformers-fp32", "transformers-bf16", "llama-cpp-f16", "llama-cpp-q8_0")
+OUR_ENGINES = ("transformers-fp32", "transformers-bf16", "llama-cpp-f16", "llama-cpp-bf16", "llama-cpp-q8_0")
+NATIVE_BF16_ONLY = ("transformers-bf16", "llama-cpp-bf16")
 
 
 def cpu_info() -> dict[str, Any]:
@@ -298,12 +299,20 @@ def pick_cases(shared: Path, n: int) -> list[dict[str, Any]]:
 
 # --- the run -------------------------------------------------------------------------------------------------------
 
-def choose_default(batch: dict[str, list[dict]], quality: dict[str, dict], reference: str) -> str | None:
-    """The fastest of our engines at the largest batch whose dev pass rate is within 2 points of `reference`."""
+def quality_reference(result: dict[str, Any]) -> str:
+    """The transformers engine as `srllm rewrite` ships it (dtype auto: bf16 where native, else fp32)."""
+    return "transformers-bf16" if "transformers-bf16" in result["devcases"] else "transformers-fp32"
+
+
+def best_engine(result: dict[str, Any], prefix: str = "") -> str | None:
+    """The fastest of our engines (named `prefix`...) at the largest batch whose dev pass rate is within 2 points
+    of the quality reference's."""
+    quality, reference = result["devcases"], quality_reference(result)
     if reference not in quality:
         return None
     floor = quality[reference]["pass_rate_pct"] - 2.0
-    speed = {name: rows[-1]["tokens_per_s"] for name, rows in batch.items() if name in quality}
+    speed = {name: rows[-1]["tokens_per_s"] for name, rows in result["batch"].items()
+             if name in quality and name.startswith(prefix)}
     keeps = [name for name in speed if quality[name]["pass_rate_pct"] >= floor]
     return max(keeps, key=lambda name: speed[name]) if keeps else None
 
@@ -340,7 +349,7 @@ def main() -> None:
     from srllm.models.dtype import cpu_has_native_bf16
     from srllm.models.merge import merged_gguf
 
-    engines = [name for name in OUR_ENGINES if name != "transformers-bf16" or cpu_has_native_bf16()]
+    engines = [name for name in OUR_ENGINES if name not in NATIVE_BF16_ONLY or cpu_has_native_bf16()]
     started = time.perf_counter()
     result: dict[str, Any] = {**cpu_info(), "cpu_native_bf16": cpu_has_native_bf16(), "model": DEFAULT_MODEL,
                               "adapter": "shipped (merged)", "prompts": args.n, "max_new_tokens": args.max_new_tokens,
@@ -377,7 +386,10 @@ def main() -> None:
                                                                   chat_request(args.max_new_tokens))
         finally:
             stop(process)
-        for backend, dtype in (("transformers", "float32"), ("llama-cpp", "auto")):
+        # Our server with the transformers engine as it ships (dtype auto) and with the best llama.cpp engine.
+        best_llama = best_engine(result, "llama-cpp-") or "llama-cpp-f16"
+        result["service_llama_cpp_engine"] = best_llama
+        for backend, dtype in (("transformers", "auto"), ("llama-cpp", best_llama.rsplit("-", 1)[1])):
             process, url = start_srllm_server(backend, args.max_new_tokens, workdir, dtype, threads)
             try:
                 result["service"][f"srllm-{backend}"] = service_levels(url, clients, args.requests, rewrite_request)
@@ -394,11 +406,9 @@ def main() -> None:
 
 def summarize(result: dict[str, Any], batch_sizes: list[int], clients: list[int]) -> None:
     """The top-level fields: the default engine (speed within the quality floor) and its ratios."""
-    reference = "transformers-bf16" if "transformers-bf16" in result["devcases"] else "transformers-fp32"
-    ours = {name: rows for name, rows in result["batch"].items() if name in OUR_ENGINES}
-    default = choose_default(ours, result["devcases"], reference)
+    default = best_engine(result)
     result["default_engine"] = default
-    result["quality_reference"] = reference
+    result["quality_reference"] = quality_reference(result)
     largest = batch_sizes[-1]
     if largest != 32:
         result["note"] = f"ratios at batch {largest} and {clients[-1]} clients (this run's largest), not 32 / 16"

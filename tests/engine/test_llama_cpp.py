@@ -110,3 +110,22 @@ def test_the_guard_runs_on_it(engine) -> None:
 def test_too_long_and_empty_texts_are_named(engine) -> None:
     assert engine.input_problem("") == "the text is empty"
     assert "does not fit" in engine.input_problem("word " * 3000)
+
+
+def test_rewrite_backend_llama_cpp_runs_the_merged_gguf(model_dir, tmp_path, monkeypatch) -> None:
+    """`srllm rewrite --backend llama-cpp` (load_rewriter): a model folder becomes a cached GGUF, run here."""
+    from srllm.errors import InputError
+    from srllm.models.merge import fetch_converter
+    from srllm.rewrite.guard import load_rewriter
+
+    monkeypatch.setenv("SRLLM_LLAMA_CPP", str(fetch_converter().parent))
+    monkeypatch.setenv("SRLLM_CACHE", str(tmp_path / "cache"))
+    engine = load_rewriter(str(model_dir), guard=False, backend="llama-cpp", adapter=None,
+                           settings=GenerationSettings(max_new_tokens=4))
+    [result] = engine.rewrite(["Old people can't learn new software."])
+    assert engine.backend == "llama-cpp" and result.model.endswith(".f16.gguf") and result.generated_tokens == 4
+    assert list((tmp_path / "cache" / "gguf").glob("*.f16.gguf"))
+    with pytest.raises(InputError, match="--chunk"):
+        load_rewriter(str(model_dir), guard=False, backend="llama-cpp", adapter=None, chunk=True)
+    with pytest.raises(InputError, match="ray"):
+        load_rewriter(str(model_dir), guard=False, backend="openai")

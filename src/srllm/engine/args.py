@@ -22,7 +22,7 @@ class EngineArgs(BaseModel):
     template: str = "debias"
     guard: bool = True  # transformers backend: verify each rewrite, retry, flag (srllm.rewrite.guard)
     max_new_tokens: int | None = None  # None: scaled to each input (GenerationSettings)
-    dtype: str = "auto"  # transformers backend: models.dtype ("auto" = bf16 where native, else fp32)
+    dtype: str = "auto"  # transformers: models.dtype ("auto" = bf16 where native, else fp32); llama-cpp: GGUF type
     # Texts per generation batch (a server merges up to this many from concurrent requests); the
     # openai backend keeps this many requests in flight.
     max_batch_size: int = Field(16, ge=1)

@@ -34,6 +34,17 @@ from srllm.prompts.render import Message, Piece, join, render_pieces
 
 DEFAULT_SLOTS = 32
 DEFAULT_CONTEXT = 8192
+# `--dtype` for this backend names the merged GGUF's tensor type ("auto": f16, what `srllm merge --gguf` writes).
+GGUF_TYPE_FOR_DTYPE = {"auto": "f16", "float32": "f32", "float16": "f16", "bfloat16": "bf16",
+                       "f32": "f32", "f16": "f16", "bf16": "bf16", "q8_0": "q8_0"}
+
+
+def gguf_type(dtype: str) -> str:
+    try:
+        return GGUF_TYPE_FOR_DTYPE[dtype]
+    except KeyError:
+        raise InputError(f"--dtype {dtype!r} is not a GGUF type for the llama-cpp backend; use one of "
+                         f"{', '.join(GGUF_TYPE_FOR_DTYPE)}", field="dtype") from None
 
 
 class LoadedGGUF:
@@ -348,4 +359,5 @@ def _wait(futures: list[Future], owners: list[int], n: int, total: int, progress
 
 def load(args: EngineArgs) -> LlamaCppRewriter:
     return LlamaCppRewriter.from_model(args.model, adapter=args.adapter, template=args.template,
+                                       outtype=gguf_type(args.dtype),
                                        settings=GenerationSettings(max_new_tokens=args.max_new_tokens))

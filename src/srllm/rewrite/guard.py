@@ -589,13 +589,13 @@ def _load_local(backend: str, model: str, options: dict[str, Any]) -> Any:
     if backend == "transformers":
         return Rewriter.load(model, **options)
     if backend == "llama-cpp":
-        from srllm.engine.llama_cpp import LlamaCppRewriter
+        from srllm.engine.llama_cpp import LlamaCppRewriter, gguf_type
 
         if options.pop("chunk", False):
             raise InputError("--chunk is a transformers-backend option; the llama-cpp backend does not split texts",
                              field="chunk")
-        options.pop("dtype", None)  # the GGUF's tensor type decides (srllm merge --gguf-type)
-        return LlamaCppRewriter.from_model(model, **options)
+        outtype = gguf_type(options.pop("dtype", "auto"))  # --dtype names the merged GGUF's tensor type
+        return LlamaCppRewriter.from_model(model, outtype=outtype, **options)
     raise InputError(f"backend {backend!r} runs locally only as transformers or llama-cpp; use it with "
                      "--engine ray or `srllm serve`", field="backend")
 
