@@ -15,7 +15,7 @@ transformers pipeline, on the same model (the default model with the shipped ada
    fastest engine (batch-32 tok/s) whose pass rate is within 2 points of the transformers engine as it ships
    (dtype auto).
 
-Writes benchmarks/results/engines.json and engines.md. Top-level fields: cpu_flags, default_engine,
+Writes benchmarks/results/engines.json and engines.md (engines_quick.* with --quick). Top-level fields: cpu_flags, default_engine,
 ratio_vs_pipeline_batch32, ratio_vs_llamacpp_server_16_clients, p95_over_single_16_clients.
 
 Needs `pip install 'srllm[llamacpp]' 'llama-cpp-python[server]==0.3.36'` (the server's extras).
@@ -332,8 +332,10 @@ def main() -> None:
                         help="CPU threads for every engine and server (default: all CPUs); 1 on a CPU shared with "
                              "other busy processes, where llama.cpp's spinning threads lose most")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    parser.add_argument("--out", type=Path, default=RESULTS / "engines.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/engines.json (engines_quick.json with --quick)")
     args = parser.parse_args()
+    args.out = args.out or RESULTS / ("engines_quick.json" if args.quick else "engines.json")
     if args.quick:
         args.n, args.batch_sizes, args.clients, args.requests, args.devcases = 8, "1,8", "1,4", 8, 10
         args.max_new_tokens = min(args.max_new_tokens, 16)

@@ -79,13 +79,15 @@ class ChatTemplate:
         self.chat_template = llm.metadata.get("tokenizer.chat_template")
         self.eos_token = _token_text(llm, llm.token_eos())
         self.bos_token = _token_text(llm, llm.token_bos())
-        self._formatter = Jinja2ChatFormatter if self.chat_template else None
+        # Compiled once per flag: every prompt renders through it.
+        self._formatters = {flag: Jinja2ChatFormatter(self.chat_template, self.eos_token, self.bos_token,
+                                                      add_generation_prompt=flag)
+                            for flag in (True, False)} if self.chat_template else {}
 
     def apply_chat_template(self, messages: list[Message], *, tokenize: bool = False,
                             add_generation_prompt: bool = True) -> str:
-        assert self._formatter is not None and not tokenize
-        return self._formatter(self.chat_template, self.eos_token, self.bos_token,
-                               add_generation_prompt=add_generation_prompt)(messages=messages).prompt
+        assert self._formatters and not tokenize
+        return self._formatters[add_generation_prompt](messages=messages).prompt
 
 
 def _token_text(llm: Any, token: int) -> str:
