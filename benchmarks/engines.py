@@ -15,8 +15,8 @@ transformers pipeline, on the same model (the default model with the shipped ada
    fastest engine (batch-32 tok/s) whose pass rate is within 2 points of the transformers engine as it ships
    (dtype auto).
 
-Writes benchmarks/results/engines.json and engines.md (engines_quick.* with --quick). Top-level fields: cpu_flags, default_engine,
-ratio_vs_pipeline_batch32, ratio_vs_llamacpp_server_16_clients, p95_over_single_16_clients.
+Writes benchmarks/results/engines.json and engines.md (engines_quick.* with --quick). Top-level fields:
+cpu_flags, default_engine, ratio_vs_pipeline_batch32, ratio_vs_llamacpp_server_16_clients, p95_over_single_16_clients.
 
 Needs `pip install 'srllm[llamacpp]' 'llama-cpp-python[server]==0.3.36'` (the server's extras).
 
