@@ -129,3 +129,29 @@ def test_rewrite_backend_llama_cpp_runs_the_merged_gguf(model_dir, tmp_path, mon
         load_rewriter(str(model_dir), guard=False, backend="llama-cpp", adapter=None, chunk=True)
     with pytest.raises(InputError, match="ray"):
         load_rewriter(str(model_dir), guard=False, backend="openai")
+
+
+def test_a_cancelled_caller_leaves_the_loop_at_the_next_step(engine, monkeypatch) -> None:
+    """A timed-out or disconnected request (`cancel_on`) stops decoding instead of running to its budget."""
+    import threading
+    from concurrent.futures import wait
+
+    from srllm.engine.llama_batch import BatchLoop, Group, Job, Sampling
+
+    loop = engine.loaded.loop
+    cancel = threading.Event()
+    advance = BatchLoop._advance
+
+    def advance_then_cancel(self, job, token):
+        advance(self, job, token)
+        if len(job.tokens) == 3:
+            cancel.set()
+
+    monkeypatch.setattr(BatchLoop, "_advance", advance_then_cancel)
+    prompt = engine._prompt(TEXTS[0])
+    [future] = loop.submit([Job(prompt, 40, Sampling(), engine.head_length(), Group(1), cancel)])
+    assert len(future.result(timeout=60)) == 3
+    [waiting] = loop.submit([Job(prompt, 40, Sampling(), engine.head_length(), Group(1), cancel)])
+    wait([waiting], timeout=60)
+    assert waiting.cancelled()  # its caller was gone before it got a sequence: never decoded
+    assert not loop.active and len(loop.free) == loop.slots  # its sequence was freed

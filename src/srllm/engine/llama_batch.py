@@ -96,6 +96,8 @@ class BatchLoop:
                 raise SrllmError(f"a prompt of {len(job.prompt)} tokens with {job.budget} new tokens does not fit "
                                  f"the llama.cpp context of {self.n_ctx} tokens")
         with self.lock:
+            if self.batch is None:
+                raise SrllmError("this llama.cpp engine is closed")
             self.waiting.extend(jobs)
             if not self.running:
                 self.running = True
@@ -254,4 +256,9 @@ class BatchLoop:
             job.future.set_result(job.tokens)
 
     def close(self) -> None:
-        self.api.llama_batch_free(self.batch)
+        """Free the batch unless the loop still runs (at shutdown a leak beats freeing it under llama_decode)."""
+        with self.lock:
+            if self.running or self.batch is None:
+                return
+            batch, self.batch = self.batch, None
+        self.api.llama_batch_free(batch)
