@@ -33,8 +33,12 @@ def test_prefix_adapters_cannot_merge(tiny_config, tiny_llama_dir, pairs_jsonl, 
 
 
 def test_gguf_without_converter_names_what_is_needed(tmp_path, monkeypatch) -> None:
+    import srllm.models.merge as merge
+
     monkeypatch.delenv("SRLLM_LLAMA_CPP", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("SRLLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(merge, "llama_cpp_version", lambda: None)  # no llama-cpp-python whose sdist has one
     assert find_converter() is None
     with pytest.raises(SrllmError, match="convert_hf_to_gguf.py"):
         export_gguf(tmp_path, tmp_path / "x.gguf")

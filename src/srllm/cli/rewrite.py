@@ -57,7 +57,8 @@ def rewrite(
     ray_actors: int = typer.Option(1, min=1, help="Ray: engine replicas (each loads the model once)."),
     ray_cpus: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per replica."),
     ray_gpus: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per replica."),
-    backend: str = typer.Option("transformers", help="Ray: transformers, openai (e.g. vLLM) or llama-cpp."),
+    backend: str = typer.Option("transformers", help="transformers, or llama-cpp (the merged GGUF of the model + "
+                                                     "adapter, see docs/engines.md); with Ray also openai."),
     base_url: str | None = typer.Option(None, help="Ray with --backend openai: the server's /v1 URL."),
 ) -> None:
     """Rewrite biased or toxic text into a safe version that keeps its facts."""
@@ -108,7 +109,7 @@ def rewrite(
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
         rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates, warm_up=False,
                                  adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
-                                 template=template, settings=settings, chunk=chunk, dtype=dtype)
+                                 template=template, settings=settings, chunk=chunk, dtype=dtype, backend=backend)
     if input is None:
         result = rewriter.rewrite([text], batch_size=1)[0]
         if getattr(result, "status", None) in ("flagged", "skipped"):

@@ -87,22 +87,28 @@ def _summary(manifest: dict, out: Path) -> None:
 
 @app.command("merge")
 def merge_command(
-    adapter: Path = typer.Argument(..., help="A LoRA/QLoRA adapter folder (the --out of `srllm train`)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged safetensors model."),
-    base: str | None = typer.Option(None, help="Base model (default: the one the adapter was trained on)."),
-    gguf: bool = typer.Option(False, "--gguf", help="Also export GGUF for llama.cpp (needs its converter)."),
+    adapter: Path | None = typer.Argument(None, help="A LoRA/QLoRA adapter folder (the --out of `srllm train`); "
+                                                     "default: the adapter srllm ships for --base."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the merged safetensors model."),
+    base: str | None = typer.Option(None, help="Base model (default: the one the adapter was trained on; "
+                                               "without ADAPTER, the default model)."),
+    gguf: Path | None = typer.Option(None, "--gguf", help="Write the merged model as this GGUF file for llama.cpp "
+                                                          "(converted by the llama-cpp-python sdist's converter, "
+                                                          "cached)."),
     gguf_type: str = typer.Option("f16", help="GGUF tensor type: f32 | f16 | bf16 | q8_0."),
 ) -> None:
-    """Merge LoRA weights into the base model; the result loads with `srllm rewrite --model OUT`."""
-    from srllm.train import merge_adapter
+    """Merge LoRA weights into the base model: `--out DIR` loads with `srllm rewrite --model DIR`, `--gguf FILE`
+    with `--backend llama-cpp --model FILE`."""
+    from srllm.models.merge import merge_command as merge
 
     try:
-        result = merge_adapter(adapter, out, base=base, gguf=gguf, gguf_type=gguf_type)
+        result = merge(adapter, out=out, gguf=gguf, base=base, gguf_type=gguf_type)
     except SrllmError as exc:
         _fail(exc)
         return
-    Console().print(json.dumps({"merged": str(result.out), "base": result.base,
-                                "gguf": str(result.gguf) if result.gguf else None}))
+    # typer.echo, not rich: a JSON line for programs must not be wrapped at the terminal's width.
+    typer.echo(json.dumps({"merged": str(result.out) if result.out else None, "base": result.base,
+                           "gguf": str(result.gguf) if result.gguf else None}))
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ class EngineArgs(BaseModel):
     remote_model: str | None = Field(None, description="Model name sent to --base-url (default: --model).")
     template: str = Field("debias", description="Prompt template: debias, job or a JSON file.")
     guard: bool = Field(True, description="Verify each rewrite, retry and flag (status, scores, reasons); "
-                                          "transformers backend.")
+                                          "transformers and llama-cpp backends.")
     max_new_tokens: int | None = Field(None, description="Fixed token budget per rewrite (default: scaled to "
                                                          "each input).")
     dtype: str = Field("auto", description="Inference dtype: auto (bf16 where the CPU/GPU computes it natively, "
-                                           "else fp32), float32, bfloat16, float16.")
+                                           "else fp32), float32, bfloat16, float16; llama-cpp: the merged "
+                                           "GGUF's type (auto = f16, bfloat16, q8_0).")
     # A server merges up to this many texts from concurrent requests; the openai backend keeps this
     # many requests in flight.
     max_batch_size: int = Field(16, ge=1, description="Most texts merged into one generation.")

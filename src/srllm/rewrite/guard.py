@@ -613,10 +613,11 @@ def load_rewriter(
     guard_config: GuardConfig | None = None,
     candidates: int | None = None,
     warm_up: bool = True,
+    backend: str = "transformers",
     **rewriter_options: Any,
 ) -> Rewriter | GuardedRewriter:
-    """`Rewriter.load(...)`, wrapped in the guard unless guard=False. Scorers load first (warm_up: see
-    `Guard.load`)."""
+    """`Rewriter.load(...)` (or, with backend="llama-cpp", the llama.cpp engine on the merged GGUF), wrapped in
+    the guard unless guard=False. Scorers load first (warm_up: see `Guard.load`)."""
     from srllm.models import DEFAULT_MODEL
 
     checker = None
@@ -625,8 +626,23 @@ def load_rewriter(
         if candidates is not None:
             config = config.model_copy(update={"candidates": candidates})
         checker = Guard(config).load(warm_up=warm_up)
-    rewriter = Rewriter.load(model or DEFAULT_MODEL, **rewriter_options)
+    rewriter = _load_local(backend, model or DEFAULT_MODEL, rewriter_options)
     return GuardedRewriter(rewriter, checker) if checker else rewriter
+
+
+def _load_local(backend: str, model: str, options: dict[str, Any]) -> Any:
+    if backend == "transformers":
+        return Rewriter.load(model, **options)
+    if backend == "llama-cpp":
+        from srllm.engine.llama_cpp import LlamaCppRewriter, gguf_type
+
+        if options.pop("chunk", False):
+            raise InputError("--chunk is a transformers-backend option; the llama-cpp backend does not split texts",
+                             field="chunk")
+        outtype = gguf_type(options.pop("dtype", "auto"))  # --dtype names the merged GGUF's tensor type
+        return LlamaCppRewriter.from_model(model, outtype=outtype, **options)
+    raise InputError(f"backend {backend!r} runs locally only as transformers or llama-cpp; use it with "
+                     "--engine ray or `srllm serve`", field="backend")
 
 
 __all__ = ["SCORE_KEYS", "GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",

@@ -9,11 +9,14 @@ from srllm.engine.loader import load_engine
 from srllm.engine.protocol import RewriteEngine
 from srllm.rewrite.guard import Guard, GuardedRewriter
 
+# Engines that run the model here and can draw samples for the guard's retries (`sampling().generate`).
+GUARDED_BACKENDS = ("transformers", "llama-cpp")
+
 
 def load_guarded(args: EngineArgs) -> RewriteEngine:
-    """A local model (the transformers backend) is guarded unless args.guard is off: verify each rewrite,
-    retry, flag. The guard's scorers load first, so a missing one fails before the model loads."""
-    if not (args.guard and args.backend == "transformers"):
+    """A local model (the transformers or llama-cpp backend) is guarded unless args.guard is off: verify each
+    rewrite, retry, flag. The guard's scorers load first, so a missing one fails before the model loads."""
+    if not (args.guard and args.backend in GUARDED_BACKENDS):
         return load_engine(args)
     guard = Guard().load()
     return GuardedRewriter(load_engine(args), guard)
