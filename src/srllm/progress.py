@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from rich.progress import (
     BarColumn,
@@ -49,3 +50,18 @@ class optional_progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self._bar.stop()
+
+
+T = TypeVar("T")
+
+
+def collect_in_order(stream: Iterable[tuple[int, T]], total: int, progress: bool,
+                     description: str = "rewriting") -> list[T]:
+    """What a stream yields as (index, result) in the order rows finish, back in input order, the bar
+    advancing per finished row: the list form of every `*_stream` method."""
+    results: list[T | None] = [None] * total
+    with optional_progress(total, progress, description) as advance:
+        for index, result in stream:
+            results[index] = result
+            advance(1)
+    return [result for result in results if result is not None]

@@ -25,7 +25,7 @@ from srllm.engine.args import EngineArgs
 from srllm.engine.clean import clean_response
 from srllm.engine.prefix_cache import common_prefix_length
 from srllm.engine.protocol import ChatOutput, Generation, RewriteResult
-from srllm.engine.rewriter import GenerationSettings, prompting_method, shots_for
+from srllm.engine.rewriter import GenerationSettings, ModelIdentity, shots_for
 from srllm.errors import InputError, SrllmError
 from srllm.lines import not_text
 from srllm.progress import optional_progress
@@ -182,7 +182,7 @@ def gguf_for(model: str, adapter: str | Path | None = "auto", *, outtype: str = 
     return merged_gguf(model, adapter, outtype=outtype), str(adapter) if adapter else None
 
 
-class LlamaCppRewriter:
+class LlamaCppRewriter(ModelIdentity):
     """A `RewriteEngine`; `generate(texts)` -> a `Generation` per text, like `Rewriter`."""
 
     backend = "llama-cpp"
@@ -218,22 +218,6 @@ class LlamaCppRewriter:
         A k-shot prompt runs the base model, as the Rewriter does."""
         path, merged = gguf_for(model, None if k_shot else adapter, outtype=outtype)
         return cls.load(path, k_shot=k_shot, adapter=merged, **options)
-
-    @property
-    def model(self) -> str:
-        return self.loaded.name
-
-    @property
-    def adapter(self) -> str | None:
-        return self.loaded.adapter
-
-    @property
-    def prompt_version(self) -> str:
-        return self.template.version
-
-    @property
-    def method(self) -> str:
-        return self.loaded.method if self.loaded.adapter else prompting_method(self.shots)
 
     def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> LlamaCppRewriter:
         settings = replace(self.settings, do_sample=True, temperature=temperature, top_p=top_p,

@@ -15,7 +15,7 @@ from srllm.engine.protocol import ChatOutput, Completion, CompletionParams, Gene
 from srllm.errors import InputError
 from srllm.lines import not_text
 from srllm.models import DEFAULT_MODEL, LoadedModel, load_causal_lm
-from srllm.progress import optional_progress
+from srllm.progress import collect_in_order
 from srllm.prompts import (
     Demonstration,
     PromptTemplate,
@@ -80,7 +80,32 @@ def prompting_method(shots: Sequence[Demonstration]) -> str:
     return f"{len(shots)}-shot" if shots else "zero-shot"
 
 
-class Rewriter:
+class ModelIdentity:
+    """What results and manifests name an engine by, read from its loaded model (`name`, `adapter`,
+    `method`), its prompt template and its demonstrations; shared by the local engines."""
+
+    loaded: Any
+    template: Any
+    shots: Sequence[Demonstration]
+
+    @property
+    def model(self) -> str:
+        return self.loaded.name
+
+    @property
+    def adapter(self) -> str | None:
+        return self.loaded.adapter
+
+    @property
+    def method(self) -> str:
+        return self.loaded.method if self.loaded.adapter else prompting_method(self.shots)
+
+    @property
+    def prompt_version(self) -> str:
+        return self.template.version
+
+
+class Rewriter(ModelIdentity):
     """`Rewriter.load().rewrite(["..."])`: the one call behind the CLI and the service (a `RewriteEngine`)."""
 
     backend = "transformers"
@@ -137,26 +162,8 @@ class Rewriter:
                         chunk=self.chunk if chunk is None else chunk)
 
     @property
-    def model(self) -> str:
-        return self.loaded.name
-
-    @property
-    def adapter(self) -> str | None:
-        return self.loaded.adapter
-
-    @property
     def dtype(self) -> str | None:
         return self.loaded.dtype
-
-    @property
-    def method(self) -> str:
-        if self.loaded.adapter:
-            return self.loaded.method
-        return prompting_method(self.shots)
-
-    @property
-    def prompt_version(self) -> str:
-        return self.template.version
 
     def messages(self, text: str) -> list[Message]:
         return build_messages(text, template=self.template, shots=self.shots)
@@ -171,12 +178,7 @@ class Rewriter:
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[RewriteResult]:
         """Rewrite each text; results keep the input order."""
-        results: list[RewriteResult | None] = [None] * len(texts)
-        with optional_progress(len(texts), progress, "rewriting") as advance:
-            for index, result in self.rewrite_stream(texts, batch_size=batch_size):
-                results[index] = result
-                advance(1)
-        return [result for result in results if result is not None]
+        return collect_in_order(self.rewrite_stream(texts, batch_size=batch_size), len(texts), progress)
 
     def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, RewriteResult]]:
         """(index, result) for each text as soon as it is done, in the order they finish: a file job saves
@@ -261,12 +263,7 @@ class Rewriter:
 
     def generate(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[Generation]:
         """Per text its cleaned candidates and token counts, in input order."""
-        results: list[Generation | None] = [None] * len(texts)
-        with optional_progress(len(texts), progress, "rewriting") as advance:
-            for index, result in self.generate_stream(texts, batch_size=batch_size):
-                results[index] = result
-                advance(1)
-        return [result for result in results if result is not None]
+        return collect_in_order(self.generate_stream(texts, batch_size=batch_size), len(texts), progress)
 
     def generate_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, Generation]]:
         """(index, generation) per text as it finishes. Sorted by length to cut padding."""

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
-from srllm.progress import optional_progress
+from srllm.progress import collect_in_order
 from srllm.rewrite.edit import edit_candidate
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -454,12 +454,7 @@ class GuardedRewriter(WrappedEngine):
         return self.rewriter.loaded
 
     def rewrite(self, texts: Sequence[str], *, batch_size: int = 8, progress: bool = False) -> list[GuardedResult]:
-        results: list[GuardedResult | None] = [None] * len(texts)
-        with optional_progress(len(texts), progress, "rewriting") as advance:
-            for index, result in self.rewrite_stream(texts, batch_size=batch_size):
-                results[index] = result
-                advance(1)
-        return [result for result in results if result is not None]
+        return collect_in_order(self.rewrite_stream(texts, batch_size=batch_size), len(texts), progress)
 
     def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, GuardedResult]]:
         """(index, result) for each text as soon as it is decided, in the order they are: screened inputs
