@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from srllm.cli.main import app as srllm_app
 from srllm.cli.options import Flag, config_fields, options_from
 from srllm.cli.train import TRAIN_FLAGS
+from srllm.engine.args import EngineArgs
 from srllm.serve.settings import ServeSettings
 from srllm.train.config import TrainConfig, load_config
 
@@ -133,7 +134,8 @@ def command_named(name: str) -> Any:
     return typer.main.get_command(srllm_app).commands[name]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("command, config", [("serve", ServeSettings), ("train", TrainConfig)])
+@pytest.mark.parametrize("command, config", [("serve", ServeSettings), ("train", TrainConfig),
+                                             ("rewrite", EngineArgs)])
 def test_every_config_field_is_an_option_with_its_help(command: str, config: type) -> None:
     options = options_of(command_named(command))
     for item in config_fields(config):
@@ -142,7 +144,7 @@ def test_every_config_field_is_an_option_with_its_help(command: str, config: typ
     assert all(option.help for option in options.values())
     result = runner.invoke(srllm_app, [command, "--help"], env={"COLUMNS": "240"})
     assert result.exit_code == 0
-    assert ("--max-new-tokens" if command == "serve" else "--grad-accum") in result.output
+    assert ("--grad-accum" if command == "train" else "--max-new-tokens") in result.output
 
 
 def test_serve_keeps_the_flags_users_know() -> None:
@@ -153,6 +155,20 @@ def test_serve_keeps_the_flags_users_know() -> None:
              "--max-body-bytes", "--max-upload-bytes", "--request-timeout", "--scorers", "--preload-scorers",
              "--no-preload-scorers", "--log-texts", "--cors-origin", "--log-level", "--threads"}
     assert known <= flags_of(command_named("serve"))
+
+
+def test_rewrite_keeps_the_flags_users_know() -> None:
+    known = {"--input", "-i", "--output", "-o", "--model", "--adapter", "--no-adapter", "--shots", "--demonstrations",
+             "--template", "--text-field", "--id-field", "--format", "--batch-size", "--max-new-tokens", "--dtype",
+             "--chunk", "--resume", "--overwrite", "--skip-invalid", "--errors-file", "--csv-escape",
+             "--no-csv-escape", "--json", "--guard", "--no-guard", "--candidates", "--guard-config", "--engine",
+             "--ray-address", "--ray-actors", "--ray-cpus", "--ray-gpus", "--backend", "--base-url"}
+    assert known <= flags_of(command_named("rewrite"))
+
+
+def test_rewrite_engine_flags_are_checked_before_a_model_loads() -> None:
+    result = runner.invoke(srllm_app, ["rewrite", "hello", "--batch-size", "0"])
+    assert result.exit_code == 2 and "batch-size" in result.output
 
 
 def test_train_keeps_the_flags_users_know() -> None:

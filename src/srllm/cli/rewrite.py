@@ -5,38 +5,41 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from srllm.cli.common import console, user_errors
+from srllm.cli.options import Flag, options_from
+from srllm.engine.args import EngineArgs
 from srllm.errors import InputError
-from srllm.models import DEFAULT_MODEL
 
 if TYPE_CHECKING:  # torch, transformers and the scorers load when a rewrite runs, not for --help
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardedRewriter
 
 
+# Where `srllm rewrite` spells an engine setting differently from its EngineArgs field.
+ENGINE_FLAGS = {
+    "max_batch_size": Flag(aliases=("--batch-size",), help="Texts per generation batch."),
+    "adapter": Flag(help="PEFT adapter dir (default 'auto': the shipped adapter; --no-adapter: the raw base model)."),
+}
+
+
 @user_errors
+@options_from(EngineArgs, into="engine_options", flags=ENGINE_FLAGS, panels={EngineArgs: "Engine (EngineArgs)"})
 def rewrite(
+    engine_options: dict[str, Any],
     text: str | None = typer.Argument(None, help="Text to rewrite; omit (or '-') to read stdin."),
     input: Path | None = typer.Option(None, "--input", "-i",
                                       help="A .jsonl, .json, .csv, .tsv, .txt or .parquet file."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output .jsonl, .json, .csv, .tsv or .parquet."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Registry name, local model dir, .gguf file or hub id."),
-    adapter: str | None = typer.Option(None, help="PEFT adapter dir (default: the shipped adapter)."),
     no_adapter: bool = typer.Option(False, "--no-adapter", help="Use the raw base model."),
     shots: int = typer.Option(0, help="k-shot prompting with k demonstrations (0, 2, 5)."),
     demonstrations: Path | None = typer.Option(None, help="JSONL demonstrations for --shots."),
-    template: str = typer.Option("debias", help="Prompt template: debias, job, or a JSON file."),
     text_field: str = typer.Option("text", help="Field/column holding the text."),
     id_field: str | None = typer.Option(None, help="Field/column holding the row id."),
     fmt: str | None = typer.Option(None, "--format", help="Input format if the extension is unusual."),
-    batch_size: int = typer.Option(16, min=1, help="Texts per generation batch."),
-    max_new_tokens: int | None = typer.Option(None, help="Fixed token budget (default: scaled to input)."),
-    dtype: str = typer.Option("auto", help="Inference dtype: auto (bf16 where the CPU/GPU computes it natively, "
-                                           "else fp32), float32, bfloat16, float16."),
     chunk: bool = typer.Option(False, help="Rewrite texts longer than the context sentence by sentence."),
     resume: bool = typer.Option(False, help="Continue an interrupted file job."),
     overwrite: bool = typer.Option(False, help="Replace an existing output / partial run."),
@@ -46,8 +49,6 @@ def rewrite(
                                     help="Quote CSV cells a spreadsheet would run as formulas (=, +, -, @); "
                                          "--no-csv-escape writes them verbatim, for programs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON results instead of plain text."),
-    guard: bool = typer.Option(True, "--guard/--no-guard",
-                               help="Check each rewrite with the local scorers, retry, flag what fails."),
     candidates: int | None = typer.Option(None, min=1, max=16,
                                           help="Guard: candidates per failing input (greedy + sampled; default 4)."),
     guard_config: Path | None = typer.Option(None, help="Guard thresholds as JSON (fields of GuardConfig)."),
@@ -57,11 +58,12 @@ def rewrite(
     ray_actors: int = typer.Option(1, min=1, help="Ray: engine replicas (each loads the model once)."),
     ray_cpus: float = typer.Option(1.0, min=0.1, help="Ray: CPUs per replica."),
     ray_gpus: float = typer.Option(0.0, min=0.0, help="Ray: GPUs per replica."),
-    backend: str = typer.Option("transformers", help="transformers, or llama-cpp (the merged GGUF of the model + "
-                                                     "adapter, see docs/engines.md); with Ray also openai."),
-    base_url: str | None = typer.Option(None, help="Ray with --backend openai: the server's /v1 URL."),
 ) -> None:
     """Rewrite biased or toxic text into a safe version that keeps its facts."""
+    engine_settings = EngineArgs(**{**engine_options, "adapter": None if no_adapter else engine_options["adapter"]})
+    model, template, guard = engine_settings.model, engine_settings.template, engine_settings.guard
+    batch_size, dtype, backend = engine_settings.max_batch_size, engine_settings.dtype, engine_settings.backend
+    max_new_tokens = engine_settings.max_new_tokens
     if input is None and output is not None:
         raise InputError("--output needs --input")
     if input is not None and output is None:
@@ -82,7 +84,6 @@ def rewrite(
         check_job_paths(input, output, errors_file)
         check_job_output(output, errors_file, resume=resume, overwrite=overwrite)
         total = check_input(input, fmt=fmt, text_field=text_field, id_field=id_field, skip_invalid=skip_invalid)
-    adapter_choice = None if no_adapter else (adapter or "auto")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine '{engine}'; use local or ray", field="engine")
     if engine == "ray":
@@ -95,10 +96,7 @@ def rewrite(
                              resume=resume, overwrite=overwrite,
                              skip_invalid=skip_invalid, errors_file=errors_file, fmt=fmt, text_field=text_field,
                              id_field=id_field,
-                             settings={"model": model, "adapter": adapter_choice, "backend": backend,
-                                       "base_url": base_url, "template": template, "guard": guard,
-                                       "max_new_tokens": max_new_tokens, "max_batch_size": batch_size,
-                                       "dtype": dtype},
+                             settings=engine_settings.model_dump(),
                              ray=(ray_address, ray_actors, ray_cpus, ray_gpus))
         return
     from srllm.rewrite import GenerationSettings
@@ -108,7 +106,7 @@ def rewrite(
     config = GuardConfig.from_file(guard_config) if guard_config else None
     with console.status(f"loading {model}" + (" and the guard's scorers" if guard else "") + "..."):
         rewriter = load_rewriter(model, guard=guard, guard_config=config, candidates=candidates, warm_up=False,
-                                 adapter=adapter_choice, k_shot=shots, demonstrations=demonstrations,
+                                 adapter=engine_settings.adapter, k_shot=shots, demonstrations=demonstrations,
                                  template=template, settings=settings, chunk=chunk, dtype=dtype, backend=backend)
     if input is None:
         result = rewriter.rewrite([text], batch_size=1)[0]
