@@ -41,10 +41,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
 
 # Module import cycles that exist today, each to be broken by the issue-16 work named beside it. The
 # test fails on any other cycle, and on a listed one that no longer exists (delete it from here).
-KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"srllm.train.runner", "srllm.train.preference"}):
-        "preference.py borrows runner.py's private helpers; they move out with the train() split (issue 16)",
-}
+KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {}
 
 
 @dataclass(frozen=True)

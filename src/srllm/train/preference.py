@@ -137,21 +137,21 @@ def _trainer_class(stage: str) -> Any:
 
 def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -> Any:
     """DPO or ORPO on `config.pairs`; writes the adapter and a manifest like `train` does."""
+    from srllm.train.common import (
+        RunResult,
+        last_checkpoint,
+        load_base,
+        peak_memory,
+        portable_base_name,
+        precision_for,
+        save_outputs,
+        set_threads,
+        thread_count,
+    )
     from srllm.train.energy import EnergyMeter, energy_report
     from srllm.train.manifest import git_revision, library_versions, model_hash, write_manifest
     from srllm.train.methods import get_method
     from srllm.train.methods.base import options_dict
-    from srllm.train.runner import (
-        RunResult,
-        _peak_memory,
-        _portable_base_name,
-        _precision,
-        _save,
-        _set_threads,
-        _threads,
-        last_checkpoint,
-        load_base,
-    )
     from srllm.train.trainer import RichProgress, StepTimer
 
     method = get_method(config.method)
@@ -164,11 +164,11 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
     resume_from = last_checkpoint(out) if config.resume else None
     if config.resume and resume_from is None:
         raise SrllmError(f"--resume: no checkpoint found under {out / 'checkpoints'}; start without --resume")
-    _set_threads(config.threads)
+    set_threads(config.threads)
     from transformers import set_seed
 
     set_seed(config.seed)
-    precision = _precision(method)
+    precision = precision_for(method)
     model, tokenizer, resolved = load_base(config.base, method.quantization)
     if getattr(model.config, "is_encoder_decoder", False):
         raise InputError("preference training supports decoder-only bases", field="base")
@@ -192,9 +192,9 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
     trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
     _drop_reference_adapter(trainer.model)
-    _save(trainer, tokenizer, out, method, config.save_dtype, config.keep_checkpoints)
+    save_outputs(trainer, tokenizer, out, method, config.save_dtype, config.keep_checkpoints)
     if resolved.kind == "registry":
-        _portable_base_name(out, resolved.name)
+        portable_base_name(out, resolved.name)
     energy = energy_report(meter, seconds, config.device_watts, precision.device == "cuda",
                            config.carbon_intensity_kg_per_kwh)
     steps = [{k: h[k] for k in h if k in ("step", "loss", "learning_rate", "grad_norm") or k.startswith("rewards/")}
@@ -222,8 +222,8 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
         "wall_time_s": round(seconds, 2),
         "tokens_per_s": None,
         "median_step_s": round(statistics.median(step_seconds), 4) if step_seconds else None,
-        "threads": _threads(),
-        "memory": _peak_memory(),
+        "threads": thread_count(),
+        "memory": peak_memory(),
         "energy": energy.to_dict(),
         "dev": {"evaluations": [], "final_loss": None, "final_perplexity": None, "best_checkpoint": None},
     }
