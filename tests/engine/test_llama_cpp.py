@@ -107,6 +107,22 @@ def test_the_guard_runs_on_it(engine) -> None:
     assert benign.status == "unchanged"
 
 
+def test_a_file_job_runs_on_it_row_by_row(engine, tmp_path: Path) -> None:
+    """`srllm rewrite --backend llama-cpp --no-guard --input ... --output ...` streams rows through
+    `rewrite.jobs.streamed`, which needs `rewrite_stream` (it raised AttributeError without one)."""
+    import json
+
+    from srllm.rewrite.jobs import run_file_job, streamed
+
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    texts = ["Old people can't learn new software.", "Your report is garbage.", "The bus leaves at 9."]
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    report = run_file_job(None, source, out, stream=streamed(engine, batch_size=2, window=2, path=str(source)))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert report.rows_rewritten == 3 and [row["text"] for row in rows] == texts
+    assert [row["rewrite"] for row in rows] == [r.rewrite for r in engine.rewrite(texts, batch_size=2)]
+
+
 def test_too_long_and_empty_texts_are_named(engine) -> None:
     assert engine.input_problem("") == "the text is empty"
     assert "does not fit" in engine.input_problem("word " * 3000)

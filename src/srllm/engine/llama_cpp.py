@@ -309,6 +309,15 @@ class LlamaCppRewriter(ModelIdentity):
                 for text, out in zip(texts, self.generate(texts, batch_size=batch_size, progress=progress),
                                      strict=True)]
 
+    def generate_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, Generation]]:
+        """(index, generation) per text, like `Rewriter.generate_stream`; llama.cpp's loop hands a call's texts
+        back together, so they come when the call ends."""
+        yield from enumerate(self.generate(texts, batch_size=batch_size))
+
+    def rewrite_stream(self, texts: Sequence[str], *, batch_size: int = 8) -> Iterator[tuple[int, RewriteResult]]:
+        """(index, result) per text, so file jobs (`rewrite.jobs.streamed`) run on this engine too."""
+        yield from enumerate(self.rewrite(texts, batch_size=batch_size))
+
     def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> ChatOutput:
         """One chat completion through the same loop (the prompt is the messages alone)."""
         from srllm.engine.continuous import current_cancel
