@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import cpu_flags  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TEXT = "Old people are useless with computers and should retire."
 
@@ -44,14 +47,6 @@ GuardedRewriter(rewriter, guard).rewrite([{TEXT!r}], batch_size=1)
 marks["first rewrite (guarded)"] = time.perf_counter() - start - sum(marks.values())
 print(json.dumps(marks))
 """
-
-
-def cpu_flags() -> list[str]:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags.split(":")[1].split() if f.startswith(("avx", "amx", "fma", "sse4")))
 
 
 def timed(argv: list[str]) -> dict[str, float]:

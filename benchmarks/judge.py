@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +35,9 @@ from srllm.lines import split_lines  # noqa: E402
 from srllm.scorers import get_scorer  # noqa: E402
 from srllm.scorers.judge import load_judge  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import cpu_flags  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 OLD_SCREEN = {"toxicity": 0.3, "profanity": 0.35, "bias": 0.3}
@@ -42,14 +46,6 @@ HARMFUL_KINDS = ("biased", "toxic", "job", "injection")
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in split_lines(path.read_text(encoding="utf-8")) if line.strip()]
-
-
-def cpu_flags() -> list[str]:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags.split(":")[1].split() if f.startswith(("avx", "amx", "fma", "sse4")))
 
 
 class Sides:
