@@ -139,11 +139,8 @@ def test_rewrite_backend_llama_cpp_runs_the_merged_gguf(model_dir, tmp_path, mon
     engine = load_rewriter(str(model_dir), guard=False, backend="llama-cpp", adapter=None,
                            settings=GenerationSettings(max_new_tokens=4))
     [result] = engine.rewrite(["Old people can't learn new software."])
-    from srllm.models.dtype import cpu_has_native_bf16
-
-    auto = "bf16" if cpu_has_native_bf16() else "f16"  # --dtype auto: bf16 where the CPU computes it natively
-    assert engine.backend == "llama-cpp" and result.model.endswith(f".{auto}.gguf") and result.generated_tokens == 4
-    assert list((tmp_path / "cache" / "gguf").glob(f"*.{auto}.gguf"))
+    assert engine.backend == "llama-cpp" and result.model.endswith(".f16.gguf") and result.generated_tokens == 4
+    assert list((tmp_path / "cache" / "gguf").glob("*.f16.gguf"))
     with pytest.raises(InputError, match="--chunk"):
         load_rewriter(str(model_dir), guard=False, backend="llama-cpp", adapter=None, chunk=True)
     with pytest.raises(InputError, match="ray"):

@@ -18,9 +18,7 @@ class EngineArgs(BaseModel):
     model: str = Field(DEFAULT_MODEL, description="Registry name, local model dir, .gguf file or hub id.")
     adapter: str | None = Field("auto", description="PEFT adapter dir; auto = the shipped adapter (--no-adapter: "
                                                     "the raw base model).")
-    backend: str = Field("auto", description="auto (llama-cpp where srllm[llamacpp] is installed and can run the "
-                                             "model on this CPU, else transformers), transformers, llama-cpp or "
-                                             "openai (engine.loader.ENGINES).")
+    backend: str = Field("transformers", description="transformers, llama-cpp or openai (engine.loader.ENGINES).")
     base_url: str | None = Field(None, description="OpenAI-compatible server for --backend openai (…/v1).")
     remote_model: str | None = Field(None, description="Model name sent to --base-url (default: --model).")
     template: str = Field("debias", description="Prompt template: debias, job or a JSON file.")

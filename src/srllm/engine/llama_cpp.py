@@ -34,24 +34,17 @@ from srllm.prompts.render import Message, Piece, join, render_pieces
 
 DEFAULT_SLOTS = 32
 DEFAULT_CONTEXT = 8192
-# `--dtype` for this backend names the merged GGUF's tensor type (what `srllm merge --gguf-type` writes too).
-GGUF_TYPE_FOR_DTYPE = {"float32": "f32", "float16": "f16", "bfloat16": "bf16",
+# `--dtype` for this backend names the merged GGUF's tensor type ("auto": f16, what `srllm merge --gguf` writes).
+GGUF_TYPE_FOR_DTYPE = {"auto": "f16", "float32": "f32", "float16": "f16", "bfloat16": "bf16",
                        "f32": "f32", "f16": "f16", "bf16": "bf16", "q8_0": "q8_0"}
 
 
 def gguf_type(dtype: str) -> str:
-    """The merged GGUF's tensor type for --dtype; "auto" follows the transformers engine's rule: bf16 where the
-    CPU computes it natively (the fastest llama.cpp type at batch 32 there, benchmarks/results/engines.md),
-    else f16."""
-    if dtype == "auto":
-        from srllm.models.dtype import cpu_has_native_bf16
-
-        return "bf16" if cpu_has_native_bf16() else "f16"
     try:
         return GGUF_TYPE_FOR_DTYPE[dtype]
     except KeyError:
         raise InputError(f"--dtype {dtype!r} is not a GGUF type for the llama-cpp backend; use one of "
-                         f"auto, {', '.join(GGUF_TYPE_FOR_DTYPE)}", field="dtype") from None
+                         f"{', '.join(GGUF_TYPE_FOR_DTYPE)}", field="dtype") from None
 
 
 class LoadedGGUF:

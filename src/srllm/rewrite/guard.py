@@ -611,13 +611,9 @@ def load_rewriter(
     backend: str = "transformers",
     **rewriter_options: Any,
 ) -> Rewriter | GuardedRewriter:
-    """`Rewriter.load(...)` (or, with backend="llama-cpp", the llama.cpp engine on the merged GGUF; "auto": the
-    faster one this machine runs, see `engine.loader.resolve_backend`), wrapped in the guard unless
-    guard=False. Scorers load first (warm_up: see `Guard.load`)."""
-    from srllm.engine.loader import resolve_backend
+    """`Rewriter.load(...)` (or, with backend="llama-cpp", the llama.cpp engine on the merged GGUF), wrapped in
+    the guard unless guard=False. Scorers load first (warm_up: see `Guard.load`)."""
     from srllm.models import DEFAULT_MODEL
-
-    backend = resolve_backend(backend, model or DEFAULT_MODEL, chunk=bool(rewriter_options.get("chunk")))
 
     checker = None
     if guard:

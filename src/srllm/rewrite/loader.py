@@ -5,7 +5,7 @@ wrapping happens here rather than in `engine.loader`."""
 from __future__ import annotations
 
 from srllm.engine.args import EngineArgs
-from srllm.engine.loader import load_engine, resolve_backend
+from srllm.engine.loader import load_engine
 from srllm.engine.protocol import RewriteEngine
 from srllm.rewrite.guard import Guard, GuardedRewriter
 
@@ -16,7 +16,6 @@ GUARDED_BACKENDS = ("transformers", "llama-cpp")
 def load_guarded(args: EngineArgs) -> RewriteEngine:
     """A local model (the transformers or llama-cpp backend) is guarded unless args.guard is off: verify each
     rewrite, retry, flag. The guard's scorers load first, so a missing one fails before the model loads."""
-    args = args.model_copy(update={"backend": resolve_backend(args.backend, args.model)})
     if not (args.guard and args.backend in GUARDED_BACKENDS):
         return load_engine(args)
     guard = Guard().load()
