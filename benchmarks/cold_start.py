@@ -82,12 +82,8 @@ def main() -> None:
                                        env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout.strip().splitlines()[-1])
     import torch
 
-    from srllm.engine.loader import resolve_backend
-    from srllm.models import DEFAULT_MODEL
-
     result = {
-        # `srllm rewrite` runs --backend auto: llama.cpp where srllm[llamacpp] can run the model here.
-        "cold_rewrite_backend": resolve_backend("auto", DEFAULT_MODEL),
+        "cold_rewrite_backend": "transformers",  # what `srllm rewrite` runs by default
         "cpu_flags": cpu_flags(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "runs": args.runs, "text": TEXT,
         "load_average_1m_before": round(load_before, 2), "load_average_1m_after": round(os.getloadavg()[0], 2),
@@ -115,9 +111,8 @@ def markdown(r: dict) -> str:
         f"| `srllm --help` | {r['help']['median_wall_s']} | {r['help']['median_cpu_s']} | {r['runs']} |",
         f"| `srllm rewrite \"...\"` (guard on) | {r['cold_rewrite']['median_wall_s']} | "
         f"{r['cold_rewrite']['median_cpu_s']} | {r['runs']} |", "",
-        f"Merged LoRA weights cached before the runs: {r['merged_cache_before']}. `srllm rewrite` ran on the "
-        f"`{r.get('cold_rewrite_backend', 'transformers')}` engine (--backend auto); the phases below are the "
-        "transformers engine's.", "",
+        f"Merged LoRA weights cached before the runs: {r['merged_cache_before']}. Engine: "
+        f"{r.get('cold_rewrite_backend', 'transformers')}.", "",
         "Where one cold rewrite's time goes (wall seconds, one process):", "",
         "| phase | s |", "|---|---|",
         *[f"| {name} | {seconds} |" for name, seconds in r["cold_rewrite_phases_s"].items()], "",

@@ -102,7 +102,7 @@ def demonstrations(k: int) -> list:
 
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
-          edit_candidate: bool | None = None) -> Any:
+          edit_candidate: bool | None = None, backend: str = "transformers") -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -112,7 +112,13 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: 
     if spec["adapter"] == "auto" and adapter is None:
         raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
-    rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
+    if backend == "llama-cpp":  # the merged GGUF that --backend auto runs where srllm[llamacpp] is installed
+        from srllm.engine.llama_cpp import LlamaCppRewriter, gguf_type
+
+        rewriter = LlamaCppRewriter.from_model(DEFAULT_MODEL, adapter=adapter, k_shot=spec["shots"],
+                                               outtype=gguf_type(dtype))
+    else:
+        rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
     overrides = {} if edit_candidate is None else {"edit_candidate": edit_candidate}
     config = GuardConfig(candidates=candidates, **overrides)
     return GuardedRewriter(rewriter, config) if spec["guard"] else rewriter
@@ -204,17 +210,18 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate)
+    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate, args.backend)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
     result.update({
         "variant": variant, **VARIANTS[variant], "candidates": args.candidates if VARIANTS[variant]["guard"] else 1,
         "model": rewriter.loaded.name, "adapter_path": rewriter.loaded.adapter, "method": rewriter.method,
-        "dtype": rewriter.loaded.dtype,
+        "dtype": getattr(rewriter.loaded, "dtype", None), "backend": args.backend,
         # The `default` object reads only a run of exactly what ships: shipped adapter, guard defaults.
         "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
-                                     and args.candidates == 4 and args.adapter is None and args.dtype == "auto"),
+                                     and args.candidates == 4 and args.adapter is None and args.dtype == "auto"
+                                     and args.backend == "transformers"),
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -333,7 +340,7 @@ def baselines(n: int) -> dict:
 
 
 def report(args: argparse.Namespace) -> dict:
-    names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS)]
+    names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS), "adapter+guard-llama-cpp"]
     variants = {v: json.loads((WORK / f"{v}.json").read_text()) for v in names if (WORK / f"{v}.json").is_file()}
     # Per-variant files are not committed: a variant not re-run here keeps its row from the last report,
     # marked with the report it came from, so one re-run variant does not erase the others.
@@ -433,6 +440,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "llama-cpp"],
+                        help="the engine (llama-cpp: the merged GGUF, needs srllm[llamacpp]; save it with --name)")
     edit = parser.add_mutually_exclusive_group()
     edit.add_argument("--edit-candidate", dest="edit_candidate", action="store_true", default=None,
                       help="add the judge's edit candidate (default: the shipped GuardConfig's choice)")
