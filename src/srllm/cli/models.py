@@ -12,7 +12,7 @@ from rich.table import Table
 from srllm.cli.common import console, user_errors
 from srllm.models import default_adapter_for, list_specs
 from srllm.models.pull import converted_dir, is_pulled, pull
-from srllm.models.registry import MODELS
+from srllm.models.registry import MODELS, ModelSpec
 
 app = typer.Typer(help="Named models: list them, pull one to the local cache, show details.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def list_models() -> None:
     for spec in list_specs():
         pulled = "yes" if is_pulled(spec.name) else "no"
         adapter = "yes" if default_adapter_for(spec.name) else "-"
-        table.add_row(spec.name, spec.hub_id or f"{spec.package}=={spec.version}", spec.license, pulled, adapter)
+        table.add_row(spec.name, _origin(spec), spec.license, pulled, adapter)
     # Wide enough that names are never cut, also when stdout is a pipe.
     Console(width=max(140, shutil.get_terminal_size().columns)).print(table)
 
@@ -51,3 +51,11 @@ def info(name: str) -> None:
     adapter = default_adapter_for(name)
     data["default_adapter"] = str(adapter) if adapter else None
     typer.echo(json.dumps(data, indent=2))
+
+
+def _origin(spec: ModelSpec) -> str:
+    if spec.hub_id:
+        return spec.hub_id
+    if spec.parts:  # chunks named like pkg-part1 .. pkg-partN
+        return f"{spec.parts[0][0]}..{len(spec.parts)}=={spec.version}"
+    return f"{spec.package}=={spec.version}"

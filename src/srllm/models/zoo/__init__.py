@@ -1,3 +1,8 @@
 """Built-in models: one module per model; add a model with one file and one import line."""
 
-from srllm.models.zoo import jigsaw_toxicity, llama32_1b_instruct, smollm2_135m_instruct  # noqa: F401
+from srllm.models.zoo import (  # noqa: F401
+    jigsaw_toxicity,
+    llama32_1b_instruct,
+    qwen25_coder_05b_instruct,
+    smollm2_135m_instruct,
+)
