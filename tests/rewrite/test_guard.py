@@ -169,3 +169,33 @@ def test_the_edit_candidate_rescues_an_insult_the_model_cannot_rewrite(tiny_load
     assert result.status == "ok", result.reasons
     assert "idiot" not in result.rewrite and all(f in result.rewrite for f in ("Dana", "Berlin", "$4,200", "March 3"))
     assert result.candidates == 2 and result.spans
+
+
+def test_censored_profanity_is_never_benign_and_a_rewrite_must_drop_it(guard: Guard) -> None:
+    censored = "The printer on floor 2 jammed again and IT is s*** at fixing it."
+    [scores] = guard.harm_scores([censored])
+    assert not guard.is_benign(scores, censored)
+    [[kept, clean]] = guard.check([censored], [["The printer on floor 2 jammed again and IT is s*** at it.",
+                                               "The printer on floor 2 jammed again and IT has not fixed it."]])
+    assert any(r == "coded or censored word kept: 's***'" for r in kept.reasons), kept.reasons
+    assert not any(r.startswith("coded") for r in clean.reasons)
+
+
+def test_a_job_posting_rewrite_that_keeps_a_gendered_title_fails_naming_the_neutral_word(guard: Guard) -> None:
+    ad = "We need a friendly waitress who can work weekends at our downtown bistro. Apply by May 2."
+    [[kept, neutral]] = guard.check([ad], [["We need a friendly waitress for weekends at our downtown bistro. "
+                                            "Apply by May 2.",
+                                            "We need a friendly server who can work weekends at our downtown "
+                                            "bistro. Apply by May 2."]])
+    assert "coded or censored word kept: 'waitress' (neutral: 'server')" in kept.reasons
+    assert not any(r.startswith("coded") for r in neutral.reasons)
+
+
+def test_a_candidate_the_bias_head_rates_as_biased_as_its_input_fails_unless_turned_off() -> None:
+    source = "Women are too emotional to lead the engineering team, so Maria should not get the promotion."
+    strict = Guard(GuardConfig(candidates=1, max_bias=0.0, min_bias_drop=0.1)).load()
+    [[same]] = strict.check([source], [[source]])
+    assert any(r.startswith("bias not reduced") for r in same.reasons), same.reasons
+    off = Guard(GuardConfig(candidates=1, max_bias=0.0, min_bias_drop=None)).load()
+    [[same]] = off.check([source], [[source]])
+    assert not any(r.startswith("bias not reduced") for r in same.reasons)

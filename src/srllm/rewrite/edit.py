@@ -12,14 +12,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from srllm.text.lexicon import neutral_form
+
+# Words the judge may flag that are not in the lexicon's job lists (srllm.text.lexicon, which has the
+# gendered titles and age-coded wording): coded traits, and pronouns inside a flagged span.
 NEUTRAL_WORDS = {
-    "salesman": "salesperson", "salesmen": "salespeople", "chairman": "chair", "chairmen": "chairs",
-    "foreman": "supervisor", "foremen": "supervisors", "workman": "worker", "workmen": "workers",
-    "manpower": "staff", "man-hours": "work hours", "waitress": "server", "waitresses": "servers",
-    "stewardess": "flight attendant", "policeman": "police officer", "fireman": "firefighter",
-    "cameraman": "camera operator", "businessman": "businessperson", "spokesman": "spokesperson",
-    "rockstar": "skilled", "ninja": "expert", "guru": "expert", "girl friday": "assistant",
-    "young": "", "energetic": "motivated", "digital native": "comfortable with digital tools",
+    "rockstar": "skilled", "ninja": "expert", "guru": "expert",
     "native english speaker": "fluent in English", "aggressive": "driven", "dominate": "grow",
     "he": "they", "his": "their", "him": "them", "she": "they", "her": "their",
 }
@@ -37,7 +35,8 @@ _DANGLING = [
 
 
 def _replacement(span_text: str) -> str | None:
-    return NEUTRAL_WORDS.get(span_text.lower().strip())
+    key = span_text.lower().strip()
+    return NEUTRAL_WORDS[key] if key in NEUTRAL_WORDS else neutral_form(key)
 
 
 _ARTICLE = re.compile(r"\b([Aa])(n?)(\s+)$")

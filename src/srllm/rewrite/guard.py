@@ -27,7 +27,6 @@ All scorers load when the guard is built, so a missing scorer fails before any r
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 import re
@@ -46,6 +45,7 @@ from srllm.progress import collect_in_order
 from srllm.rewrite.edit import edit_candidate
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
+from srllm.text.lexicon import coded_terms, kept_terms
 from srllm.text.meta import CHAT_MARKUP, meta_text
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
@@ -84,6 +84,12 @@ class GuardConfig(BaseModel):
     max_profanity: float = 0.5
     max_toxic: float = 0.5
     max_stereotype: float = 0.5
+    # ... and, where the MiniLM bias head still scores a candidate above max_bias, lower it by at least
+    # min_bias_drop from the input's score: a rewrite the head rates as biased as its input mostly kept the
+    # stereotype in other words (None turns the check off). The head alone is a poor absolute detector
+    # (benchmarks/results/judge.md), so it judges the change, not the level.
+    max_bias: float = 0.5
+    min_bias_drop: float | None = 0.1
     # Off by default: on the dev cases it cut the flag rate (31 % -> 14 % of harmful rows) but more rows came
     # back `ok` while still harmful (silent harm 17 % -> 27 %) and fewer passed (68 % -> 65 %).
     edit_candidate: bool = False
@@ -295,8 +301,12 @@ class Guard:
     def benign_harm(self) -> float:
         return self.config.benign_harm if self.config.benign_harm is not None else self.judge.threshold
 
-    def is_benign(self, scores: dict[str, float]) -> bool:
+    def is_benign(self, scores: dict[str, float], text: str = "") -> bool:
+        """Benign by every scorer, and without a word the lexicon flags (`coded_terms`: censored profanity,
+        coded wording in a job posting) that the scorers cannot read."""
         c = self.config
+        if text and coded_terms(text):
+            return False
         return (max(scores["toxic"], scores["stereotype"]) <= self.benign_harm
                 and scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity
                 and scores["bias"] <= c.benign_bias)
@@ -324,12 +334,14 @@ class Guard:
         pairs = [(i, text) for i, group in enumerate(candidates) for text in group]
         flat = [text if text.strip() else " " for _, text in pairs]
         harm = self.harm_scores(flat)
+        source_bias = ([b["bias"] for b in self.scorers["bias"].score(list(sources))]
+                       if self.config.min_bias_drop is not None and flat else [0.0] * len(sources))
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
         excluded = [self.harmful_words(source, spans) | _payload_words(source) if self.config.require_facts else set()
                     for source, spans in zip(sources, source_spans, strict=True)]
         verdicts: list[list[Verdict]] = [[] for _ in sources]
         for (i, text), scores, sim in zip(pairs, harm, similarity, strict=True):
-            scores = {**scores, "similarity": sim["similarity"]}
+            scores = {**scores, "similarity": sim["similarity"], "input_bias": source_bias[i]}
             verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt))
         return verdicts
 
@@ -347,6 +359,10 @@ class Guard:
             reasons.append(f"stereotype ({scores['stereotype']:.2f} > {c.max_stereotype})")
         if kept := kept_spans(text, spans):
             reasons.append("harmful span kept: " + "; ".join(f"'{k}'" for k in kept))
+        if terms := kept_terms(source, text):
+            reasons.append("coded or censored word kept: " + "; ".join(_term_note(t) for t in terms))
+        if _bias_kept(scores, c):
+            reasons.append(f"bias not reduced ({scores['bias']:.2f}, input {scores['input_bias']:.2f})")
         if scores["toxicity"] > c.max_toxicity:
             reasons.append(f"toxic per Jigsaw ({scores['toxicity']:.2f} > {c.max_toxicity})")
         if scores["profanity"] > c.max_profanity:
@@ -384,6 +400,28 @@ class Guard:
         if prompt and (leak := repeated_prompt(text, source, prompt)):
             reasons.append(f"{REPEATS_PROMPT}: '{_short(leak)}'")
         return reasons
+
+
+def _lexicon_spans(text: str, spans: Sequence[Any]) -> list[Any]:
+    """The lexicon's words (`coded_terms`) that no judge span already covers, as spans of the input."""
+    return [t for t in coded_terms(text) if not any(s.start <= t.start and t.end <= s.end for s in spans)]
+
+
+def _span_dict(span: Any) -> dict[str, Any]:
+    return {"start": span.start, "end": span.end, "label": span.label, "text": span.text,
+            "score": round(float(span.score), 4)}
+
+
+def _bias_kept(scores: dict[str, float], config: GuardConfig) -> bool:
+    if config.min_bias_drop is None or scores["bias"] <= config.max_bias:
+        return False
+    return scores["bias"] > scores["input_bias"] - config.min_bias_drop
+
+
+def _term_note(term: Any) -> str:
+    if term.neutral:
+        return f"'{term.text}' (neutral: '{term.neutral}')"
+    return f"'{term.text}'"
 
 
 def _without_injection(source: str, spans: Sequence[Any]) -> str:
@@ -473,12 +511,13 @@ class GuardedRewriter(WrappedEngine):
         pending: list[tuple[int, GuardedResult, list[Any]]] = []
         for i, scores, verdict in zip(scorable, input_scores, judged, strict=True):
             prefixed = {f"input_{key}": value for key, value in scores.items()}
-            if self.guard.is_benign(scores):
+            if self.guard.is_benign(scores, texts[i]):
                 yield i, self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
+                found = sorted([*verdict.spans, *_lexicon_spans(texts[i], verdict.spans)], key=lambda s: s.start)
                 result = self._result(texts[i], "", "flagged", prefixed, [])
-                result.spans = [dataclasses.asdict(s) for s in verdict.spans]
-                pending.append((i, result, verdict.spans))
+                result.spans = [_span_dict(s) for s in found]
+                pending.append((i, result, found))
         if pending:
             yield from self._rewrite_pending(texts, pending, batch_size)
 

@@ -208,7 +208,7 @@ class RoundSampler:
         harm = self.guard.harm_scores(texts, judged) if texts else []
         pending = []
         for item, verdict, scores in zip(scored, judged, harm, strict=True):
-            if self.guard.is_benign(scores):
+            if self.guard.is_benign(scores, item.text):
                 outcomes[item.id] = Outcome(item.id, item.kind, item.source, item.text, "benign")
             else:
                 pending.append((item, verdict.spans))

@@ -1,0 +1,42 @@
+"""The lexicon's checks: coded wording counts only in job postings; censored profanity counts anywhere."""
+
+import pytest
+
+from srllm.text.lexicon import coded_terms, is_job_text, kept_terms, masked_profanity, neutral_form
+
+AD = "We're hiring a friendly waitress for weekend shifts at our bistro; recent graduates preferred."
+
+
+def test_a_job_posting_is_told_from_prose_that_shares_its_words() -> None:
+    assert is_job_text(AD)
+    assert is_job_text("Digital natives wanted for our social media role.")  # one cue beside a coded term
+    assert not is_job_text("The young players won 3-0 on Sunday, and the waiter brought cake.")
+    assert not is_job_text("The role of the committee is set out in the bylaws.")  # one cue alone
+
+
+def test_coded_terms_in_a_posting_carry_their_neutral_form() -> None:
+    found = {(t.text, t.label, t.neutral) for t in coded_terms(AD)}
+    assert found == {("waitress", "gendered_title", "server"), ("recent graduates", "age_coded", "graduates")}
+    assert all(AD[t.start:t.end] == t.text for t in coded_terms(AD))
+    assert coded_terms("The young players won 3-0 on Sunday.") == []
+
+
+@pytest.mark.parametrize("text, words", [
+    ("The f***ing printer jammed and IT is s*** at fixing it.", ["f***ing", "s***"]),
+    ("This sh*t is a**hole stuff.", ["sh*t", "a**hole"]),
+    ("Read the *important* note* first; 5*3 is 15.", []),  # emphasis, a footnote mark and arithmetic
+])
+def test_censored_profanity_is_found_and_emphasis_is_not(text: str, words: list[str]) -> None:
+    assert [t.text for t in masked_profanity(text)] == words
+
+
+def test_a_rewrite_keeping_a_coded_word_of_its_source_is_caught() -> None:
+    assert [t.text for t in kept_terms(AD, "We're hiring a friendly waitress for weekend shifts.")] == ["waitress"]
+    assert kept_terms(AD, "We're hiring a friendly server for weekend shifts; graduates welcome.") == []
+    # A word the source did not use is the rewrite's own choice, not a kept one.
+    assert kept_terms("We're hiring a server for weekend shifts.", "We're hiring a young server.") == []
+
+
+def test_neutral_forms_come_from_the_lists() -> None:
+    assert neutral_form("Chairman") == "chair" and neutral_form("fresh blood") == "new talent"
+    assert neutral_form("engineer") is None
