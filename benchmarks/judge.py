@@ -178,7 +178,8 @@ def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-s
         passed = {r["id"]: r["passed"] for r in scored["cases"]}
         sources = [cases[r["id"]]["text"] for r in rewrites]
         judged = guard.judged(sources)
-        benign = [guard.is_benign(sc) for sc in guard.harm_scores(sources, judged)]
+        harm = guard.harm_scores(sources, judged)
+        benign = [guard.is_benign(sc, text) for sc, text in zip(harm, sources, strict=True)]
         todo = [i for i, b in enumerate(benign) if not b]
         verdicts = guard.check([sources[i] for i in todo], [[rewrites[i]["rewrite"] or ""] for i in todo],
                                [judged[i].spans for i in todo])

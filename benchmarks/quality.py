@@ -102,23 +102,24 @@ def demonstrations(k: int) -> list:
 
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
-          edit_candidate: bool | None = None, backend: str = "transformers") -> Any:
+          edit_candidate: bool | None = None, backend: str = "transformers", model: str | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
 
     spec = VARIANTS[variant]
-    adapter = (adapter_dir or default_adapter_for(DEFAULT_MODEL)) if spec["adapter"] == "auto" else None
+    model = model or DEFAULT_MODEL
+    adapter = (adapter_dir or default_adapter_for(model)) if spec["adapter"] == "auto" else None
     if spec["adapter"] == "auto" and adapter is None:
-        raise SystemExit(f"{variant}: no shipped adapter for {DEFAULT_MODEL} yet")
+        raise SystemExit(f"{variant}: no shipped adapter for {model} yet (pass --adapter)")
     shots = demonstrations(spec["shots"]) if spec["shots"] else []
     if backend == "llama-cpp":  # the merged GGUF that --backend auto runs where srllm[llamacpp] is installed
         from srllm.engine.llama_cpp import LlamaCppRewriter, gguf_type
 
-        rewriter = LlamaCppRewriter.from_model(DEFAULT_MODEL, adapter=adapter, k_shot=spec["shots"],
+        rewriter = LlamaCppRewriter.from_model(model, adapter=adapter, k_shot=spec["shots"],
                                                outtype=gguf_type(dtype))
     else:
-        rewriter = Rewriter(load_causal_lm(DEFAULT_MODEL, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
+        rewriter = Rewriter(load_causal_lm(model, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
     overrides = {} if edit_candidate is None else {"edit_candidate": edit_candidate}
     config = GuardConfig(candidates=candidates, **overrides)
     return GuardedRewriter(rewriter, config) if spec["guard"] else rewriter
@@ -210,7 +211,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate, args.backend)
+    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
+                     args.model)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
@@ -221,7 +223,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         # The `default` object reads only a run of exactly what ships: shipped adapter, guard defaults.
         "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
                                      and args.candidates == 4 and args.adapter is None and args.dtype == "auto"
-                                     and args.backend == "transformers"),
+                                     and args.backend == "transformers" and args.model is None),
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -341,6 +343,8 @@ def baselines(n: int) -> dict:
 
 def report(args: argparse.Namespace) -> dict:
     names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS), "adapter+guard-llama-cpp"]
+    # Runs saved under their own --name (another backend, model or guard) get their own rows.
+    names += sorted(p.stem for p in WORK.glob("*.json") if p.stem not in names and "baselines" not in p.stem)
     variants = {v: json.loads((WORK / f"{v}.json").read_text()) for v in names if (WORK / f"{v}.json").is_file()}
     # Per-variant files are not committed: a variant not re-run here keeps its row from the last report,
     # marked with the report it came from, so one re-run variant does not erase the others.
@@ -439,6 +443,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=4, help="guard candidates (greedy + sampled retries)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
+    parser.add_argument("--model", default=None, help="base model: registry name or path (default: srllm's)")
     parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
     parser.add_argument("--backend", default="transformers", choices=["transformers", "llama-cpp"],
                         help="the engine (llama-cpp: the merged GGUF, needs srllm[llamacpp]; save it with --name)")
