@@ -13,7 +13,7 @@ from srllm.engine.protocol import RewriteEngine
 from srllm.errors import SrllmError
 from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
-from srllm.rewrite.guard import Guard, GuardConfig, GuardedRewriter, best, meta_text
+from srllm.rewrite.guard import SCORE_KEYS, Guard, GuardConfig, GuardedRewriter, best, meta_text
 
 TOXIC = "Your report is garbage and you are a stupid idiot for sending it on Friday."
 SAFE = "Your report has problems, and it should not have been sent on Friday."
@@ -199,3 +199,11 @@ def test_a_candidate_the_bias_head_rates_as_biased_as_its_input_fails_unless_tur
     off = Guard(GuardConfig(candidates=1, max_bias=0.0, min_bias_drop=None)).load()
     [[same]] = off.check([source], [[source]])
     assert not any(r.startswith("bias not reduced") for r in same.reasons)
+
+
+def test_the_bias_change_check_leaves_insults_to_the_toxicity_checks() -> None:
+    strict = Guard(GuardConfig(candidates=1, max_bias=0.0, min_bias_drop=0.1)).load()
+    [[same]] = strict.check([TOXIC], [[TOXIC]])
+    assert not any(r.startswith("bias not reduced") for r in same.reasons)
+    assert any(r.startswith("toxic") for r in same.reasons)
+    assert set(same.scores) <= set(SCORE_KEYS)  # the source's bias is not left among the row's scores

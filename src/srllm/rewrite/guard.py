@@ -334,20 +334,31 @@ class Guard:
         pairs = [(i, text) for i, group in enumerate(candidates) for text in group]
         flat = [text if text.strip() else " " for _, text in pairs]
         harm = self.harm_scores(flat)
-        source_bias = ([b["bias"] for b in self.scorers["bias"].score(list(sources))]
-                       if self.config.min_bias_drop is not None and flat else [0.0] * len(sources))
+        source_bias = self._source_bias(sources) if self.config.min_bias_drop is not None and flat else \
+            [0.0] * len(sources)
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
         excluded = [self.harmful_words(source, spans) | _payload_words(source) if self.config.require_facts else set()
                     for source, spans in zip(sources, source_spans, strict=True)]
         verdicts: list[list[Verdict]] = [[] for _ in sources]
         for (i, text), scores, sim in zip(pairs, harm, similarity, strict=True):
-            scores = {**scores, "similarity": sim["similarity"], "input_bias": source_bias[i]}
+            scores = {**scores, "similarity": sim["similarity"], "bias_input": source_bias[i]}
             verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt))
         return verdicts
+
+    def _source_bias(self, sources: Sequence[str]) -> list[float]:
+        """The bias head's score of each source, for the bias-change check; 0 for a source the judge finds
+        toxic: the head scores insults as high as stereotypes ("You are an idiot." 0.80), so on an insult it
+        measures the insult, which the toxicity checks already judge, and a rewrite rarely moves it enough
+        (on the ParaDetox slice it flagged a third of the rows)."""
+        bias = [b["bias"] for b in self.scorers["bias"].score(list(sources))]
+        toxic = [j.toxic or 0.0 for j in self.judged(sources)]
+        return [b if t <= self.config.max_toxic else 0.0 for b, t in zip(bias, toxic, strict=True)]
 
     def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
                  spans: Sequence[Any] = (), prompt: str = "") -> Verdict:
         c = self.config
+        # The source's score for the bias-change check, not one of the row's score keys (SCORE_KEYS).
+        bias_input = scores.pop("bias_input", 0.0)
         missing = missing_facts(source, text, exclude=excluded) if c.require_facts else []
         scores["facts_missing"] = float(len(missing))  # also for an empty rewrite: every checked row has a number
         if not text.strip():
@@ -361,8 +372,8 @@ class Guard:
             reasons.append("harmful span kept: " + "; ".join(f"'{k}'" for k in kept))
         if terms := kept_terms(source, text):
             reasons.append("coded or censored word kept: " + "; ".join(_term_note(t) for t in terms))
-        if _bias_kept(scores, c):
-            reasons.append(f"bias not reduced ({scores['bias']:.2f}, input {scores['input_bias']:.2f})")
+        if _bias_kept(scores["bias"], bias_input, c):
+            reasons.append(f"bias not reduced ({scores['bias']:.2f}, input {bias_input:.2f})")
         if scores["toxicity"] > c.max_toxicity:
             reasons.append(f"toxic per Jigsaw ({scores['toxicity']:.2f} > {c.max_toxicity})")
         if scores["profanity"] > c.max_profanity:
@@ -412,10 +423,10 @@ def _span_dict(span: Any) -> dict[str, Any]:
             "score": round(float(span.score), 4)}
 
 
-def _bias_kept(scores: dict[str, float], config: GuardConfig) -> bool:
-    if config.min_bias_drop is None or scores["bias"] <= config.max_bias:
+def _bias_kept(bias: float, bias_input: float, config: GuardConfig) -> bool:
+    if config.min_bias_drop is None or bias <= config.max_bias or not bias_input:
         return False
-    return scores["bias"] > scores["input_bias"] - config.min_bias_drop
+    return bias > bias_input - config.min_bias_drop
 
 
 def _term_note(term: Any) -> str:
