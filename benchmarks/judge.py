@@ -156,7 +156,8 @@ def heldout(sides: Sides) -> dict:
     return out
 
 
-def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-shot", "adapter")) -> dict | None:
+def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-shot", "adapter"),
+                    **overrides: object) -> dict | None:
     """The guard's verdict (candidates=1: the saved greedy rewrite only) against score_cases.py's, per rewrite.
 
     Reads benchmarks/results/quality/VARIANT/devcases_rewrites.jsonl + devcases_scores.json, written by
@@ -169,7 +170,7 @@ def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-s
     if not found:
         return None
     cases = {c["id"]: c for c in read_jsonl(shared / "data/devcases/cases.jsonl")}
-    guard = Guard(GuardConfig(candidates=1)).load()
+    guard = Guard(GuardConfig(candidates=1, **overrides)).load()
     ok_and_pass = ok = passed_total = 0
     per_variant = {}
     for variant in found:
@@ -221,6 +222,15 @@ def _num(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.3f}"
 
 
+def _guard_ablation(r: dict) -> list[str]:
+    without = (r.get("guard") or {}).get("without_bias_change_check")
+    if not without:
+        return []
+    return [f"| guard ok precision without the bias-change check | {_num(without['precision'])} | | |",
+            f"| guard ok recall (with / without that check) | {_num(r['guard']['recall'])} / "
+            f"{_num(without['recall'])} | | |"]
+
+
 def markdown(r: dict) -> str:
     lines = ["# Judge vs the previous guard scorers", "",
              f"CPU flags: {', '.join(r['cpu_flags'])}; torch threads {r['threads']}; load average at start "
@@ -234,11 +244,13 @@ def markdown(r: dict) -> str:
              f"{r['baseline']['devcases_harmful_recall']:.3f} | ≥ 0.98 |",
              f"| dev cases benign specificity (screen) | {r['devcases_benign_specificity']:.3f} | "
              f"{r['baseline']['devcases_benign_specificity']:.3f} | ≥ 0.90 |",
-             f"| texts/s (batch 64, judge in {r['speed']['judge_dtype']}) | {r['texts_per_s']:.0f} | "
-             f"{r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
-             f"| texts/s (batch 64, judge in float32) | {r['speed']['judge_float32']['texts_per_s']:.0f} | | ≥ 300 |",
+             f"| texts/s (batch 64, judge in {r['speed'].get('judge_dtype', 'its default dtype')}) | "
+             f"{r['texts_per_s']:.0f} | {r['baseline']['texts_per_s']:.0f} | ≥ 300 |",
+             *([f"| texts/s (batch 64, judge in float32) | {r['speed']['judge_float32']['texts_per_s']:.0f} | "
+                "| ≥ 300 |"] if "judge_float32" in r["speed"] else []),
              f"| guard ok precision | {_num(r['guard_ok_precision'])} | {_num(r['baseline']['guard_ok_precision'])} "
              "| ≥ 0.97 |",
+             *_guard_ablation(r),
              "", "## ToxiGen per target group (ROC-AUC)", "", "| group | judge | baseline |", "|---|---|---|"]
     for g, v in r["toxigen"]["groups"].items():
         lines.append(f"| {g} | {v['judge']['auc']:.3f} | {v['baseline']['auc']:.3f} |")
@@ -246,11 +258,35 @@ def markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def guard_with_ablation(shared: Path) -> dict | None:
+    """The guard's ok precision as shipped, and without its bias-change check (what that check adds)."""
+    gp = guard_precision(shared)
+    if gp is not None:
+        without = guard_precision(shared, min_bias_drop=None)
+        gp["without_bias_change_check"] = without and {k: without[k] for k in ("precision", "recall")}
+    return gp
+
+
+def update_guard(shared: Path) -> None:
+    path = RESULTS / "judge.json"
+    result = json.loads(path.read_text(encoding="utf-8"))
+    result["guard"] = guard_with_ablation(shared)
+    result["guard_ok_precision"] = result["guard"] and result["guard"]["precision"]
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / "judge.md").write_text(markdown(result), encoding="utf-8")
+    print(json.dumps(result["guard"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--judge", default=None)
+    parser.add_argument("--only-guard", action="store_true",
+                        help="re-measure only the guard's ok precision into the existing judge.json (after a guard "
+                             "change; no speed numbers, so it may run beside other work)")
     args = parser.parse_args()
+    if args.only_guard:
+        return update_guard(args.shared)
     import torch
 
     load = os.getloadavg()[0]
@@ -264,7 +300,7 @@ def main() -> None:
         "toxigen_auc": tg["judge"]["auc"], "crows_pairs_accuracy": cp["judge"],
         "devcases_harmful_recall": dc["guard_screen"]["harmful_recall"],
         "devcases_benign_specificity": dc["guard_screen"]["benign_specificity"],
-        "guard_ok_precision": (gp := guard_precision(args.shared)) and gp["precision"],
+        "guard_ok_precision": (gp := guard_with_ablation(args.shared)) and gp["precision"],
         "texts_per_s": sp["judge"]["texts_per_s"], "load_s": sides.load_s,
         "baseline": {"toxigen_auc": tg["baseline"]["combined"]["auc"], "crows_pairs_accuracy": cp["baseline_bias"],
                      "devcases_harmful_recall": dc["baseline"]["harmful_recall"],
