@@ -324,18 +324,23 @@ class Guard:
                          if t["max"] > self.config.max_toxicity or p["profanity"] > self.config.max_profanity}
 
     def check(self, sources: Sequence[str], candidates: Sequence[Sequence[str]],
-              source_spans: Sequence[Sequence[Any]] | None = None, *, prompt: str = "") -> list[list[Verdict]]:
+              source_spans: Sequence[Sequence[Any]] | None = None, *, prompt: str = "",
+              source_harm: Sequence[dict[str, float]] | None = None) -> list[list[Verdict]]:
         """Verdicts for each source's candidates; all candidates are scored in one batch.
 
         `source_spans`: the judge's harmful spans of each source (judged here when not given).
-        `prompt`: the instructions the model was given, which a candidate must not repeat."""
+        `prompt`: the instructions the model was given, which a candidate must not repeat.
+        `source_harm`: each source's `harm_scores` ("toxic" and "bias" are read) where the caller has them
+        (scored here when not given)."""
+        judged = None
         if source_spans is None:
-            source_spans = [j.spans for j in self.judged(sources)]
+            judged = self.judged(sources)
+            source_spans = [j.spans for j in judged]
         pairs = [(i, text) for i, group in enumerate(candidates) for text in group]
         flat = [text if text.strip() else " " for _, text in pairs]
         harm = self.harm_scores(flat)
-        source_bias = self._source_bias(sources) if self.config.min_bias_drop is not None and flat else \
-            [0.0] * len(sources)
+        checks_bias = self.config.min_bias_drop is not None and bool(flat)
+        source_bias = self._source_bias(sources, source_harm, judged) if checks_bias else [0.0] * len(sources)
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
         excluded = [self.harmful_words(source, spans) | _payload_words(source) if self.config.require_facts else set()
                     for source, spans in zip(sources, source_spans, strict=True)]
@@ -345,14 +350,17 @@ class Guard:
             verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt))
         return verdicts
 
-    def _source_bias(self, sources: Sequence[str]) -> list[float]:
+    def _source_bias(self, sources: Sequence[str], harm: Sequence[dict[str, float]] | None = None,
+                     judged: Sequence[Any] | None = None) -> list[float]:
         """The bias head's score of each source, for the bias-change check; 0 for a source the judge finds
         toxic: the head scores insults as high as stereotypes ("You are an idiot." 0.80), so on an insult it
         measures the insult, which the toxicity checks already judge, and a rewrite rarely moves it enough
         (on the ParaDetox slice it flagged a third of the rows)."""
-        bias = [b["bias"] for b in self.scorers["bias"].score(list(sources))]
-        toxic = [j.toxic or 0.0 for j in self.judged(sources)]
-        return [b if t <= self.config.max_toxic else 0.0 for b, t in zip(bias, toxic, strict=True)]
+        if harm is None:
+            bias = [b["bias"] for b in self.scorers["bias"].score(list(sources))]
+            toxic = [j.toxic or 0.0 for j in (judged if judged is not None else self.judged(sources))]
+            harm = [{"bias": b, "toxic": t} for b, t in zip(bias, toxic, strict=True)]
+        return [h["bias"] if h["toxic"] <= self.config.max_toxic else 0.0 for h in harm]
 
     def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
                  spans: Sequence[Any] = (), prompt: str = "") -> Verdict:
@@ -421,6 +429,11 @@ def _lexicon_spans(text: str, spans: Sequence[Any]) -> list[Any]:
 def _span_dict(span: Any) -> dict[str, Any]:
     return {"start": span.start, "end": span.end, "label": span.label, "text": span.text,
             "score": round(float(span.score), 4)}
+
+
+def _input_harm(result: GuardedResult) -> dict[str, float]:
+    """The input's judge toxic and bias-head score, as the screen scored them (the row's `input_` scores)."""
+    return {"toxic": result.scores["input_toxic"] or 0.0, "bias": result.scores["input_bias"] or 0.0}
 
 
 def _bias_kept(bias: float, bias_input: float, config: GuardConfig) -> bool:
@@ -549,20 +562,22 @@ class GuardedRewriter(WrappedEngine):
         that fail get their sampled retries together afterwards, in input order, under the fixed seed."""
         sources = [texts[i] for i, _, _ in pending]
         spans = [found for _, _, found in pending]
+        harm = [_input_harm(result) for _, result, _ in pending]
         prompt = self._prompt_text()
         first: dict[int, RewriteResult] = {}
         candidates: dict[int, list[str]] = {}
         verdicts: dict[int, list[Verdict]] = {}
         retry: list[int] = []
         retries = self.guard.config.candidates > 1
-        for k, out in _rewrites_as_done(self.rewriter, sources, batch_size):
+        for k, out in self.rewriter.rewrite_stream(sources, batch_size=batch_size):
             first[k], candidates[k] = out, [out.rewrite]
             if self.guard.config.edit_candidate and spans[k]:
                 edited = edit_candidate(sources[k], spans[k])
                 if edited and edited not in candidates[k]:
                     candidates[k].append(edited)
             with self._scoring:
-                [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt)
+                [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt,
+                                                 source_harm=[harm[k]])
             if retries and not any(v.passed for v in verdicts[k]) and out.chunks == 1:
                 retry.append(k)
             else:
@@ -573,10 +588,11 @@ class GuardedRewriter(WrappedEngine):
 
         retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
         torch.manual_seed(self.guard.config.seed)  # reproducible samples
-        for r, out in _generations_as_done(self.sampler, [sources[k] for k in retry], batch_size):
+        for r, out in self.sampler.generate_stream([sources[k] for k in retry], batch_size=batch_size):
             k = retry[r]
             with self._scoring:
-                [more] = self.guard.check([sources[k]], [out.candidates], [spans[k]], prompt=prompt)
+                [more] = self.guard.check([sources[k]], [out.candidates], [spans[k]], prompt=prompt,
+                                          source_harm=[harm[k]])
             candidates[k].extend(out.candidates)
             verdicts[k].extend(more)
             first[k].prompt_tokens += out.prompt_tokens
@@ -587,7 +603,7 @@ class GuardedRewriter(WrappedEngine):
                  candidates: list[str], verdicts: list[Verdict], prompt: str) -> tuple[int, GuardedResult]:
         """The row's result from its best candidate (`_choose`)."""
         index, result, _ = row
-        [chosen] = self._choose([source], [spans], [verdicts], prompt)
+        [chosen] = self._choose([source], [spans], [verdicts], prompt, [_input_harm(result)])
         result.rewrite = chosen.text
         result.status = "ok" if chosen.passed else "flagged"
         result.reasons = chosen.reasons
@@ -603,7 +619,7 @@ class GuardedRewriter(WrappedEngine):
         return template.system + "\n" + template.user.replace("{text}", " ")
 
     def _choose(self, sources: Sequence[str], spans: Sequence[Any], verdicts: Sequence[Sequence[Verdict]],
-                prompt: str) -> list[Verdict]:
+                prompt: str, harm: Sequence[dict[str, float]]) -> list[Verdict]:
         """The best candidate of each source; for a row that fails, never a payload (PAYLOAD_REASONS):
         the best failing candidate that is a rewrite of the input, else the input without its harmful spans
         and without the injection (`injection_cuts`), checked like a candidate. Such a row stays flagged."""
@@ -621,7 +637,7 @@ class GuardedRewriter(WrappedEngine):
             texts = [[_without_injection(sources[k], spans[k])] for k in fallback]
             with self._scoring:
                 checked = self.guard.check([sources[k] for k in fallback], texts, [spans[k] for k in fallback],
-                                           prompt=prompt)
+                                           prompt=prompt, source_harm=[harm[k] for k in fallback])
             for k, [verdict] in zip(fallback, checked, strict=True):
                 note = (f"every candidate was a payload, not a rewrite ({'; '.join(chosen[k].reasons)}): "
                         "the rewrite is the input without its harmful spans and the injection")
@@ -635,20 +651,6 @@ class GuardedRewriter(WrappedEngine):
             method=self.rewriter.method, prompt_version=self.rewriter.prompt_version,
             status=status, scores={**dict.fromkeys(SCORE_KEYS), **scores}, reasons=list(reasons),
         )
-
-
-def _rewrites_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
-    """(index, result) as each text finishes where the engine streams (`Rewriter.rewrite_stream`); an
-    engine that does not (llama.cpp) gives them all at the end."""
-    if hasattr(engine, "rewrite_stream"):
-        return engine.rewrite_stream(texts, batch_size=batch_size)
-    return enumerate(engine.rewrite(texts, batch_size=batch_size))
-
-
-def _generations_as_done(engine: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[int, Any]]:
-    if hasattr(engine, "generate_stream"):
-        return engine.generate_stream(texts, batch_size=batch_size)
-    return enumerate(engine.generate(texts, batch_size=batch_size))
 
 
 def load_rewriter(
