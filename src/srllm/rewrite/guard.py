@@ -619,7 +619,7 @@ class GuardedRewriter(WrappedEngine):
         return template.system + "\n" + template.user.replace("{text}", " ")
 
     def _choose(self, sources: Sequence[str], spans: Sequence[Any], verdicts: Sequence[Sequence[Verdict]],
-                prompt: str, harm: Sequence[dict[str, float]]) -> list[Verdict]:
+                prompt: str, harm: Sequence[dict[str, float]] | None = None) -> list[Verdict]:
         """The best candidate of each source; for a row that fails, never a payload (PAYLOAD_REASONS):
         the best failing candidate that is a rewrite of the input, else the input without its harmful spans
         and without the injection (`injection_cuts`), checked like a candidate. Such a row stays flagged."""
@@ -637,7 +637,8 @@ class GuardedRewriter(WrappedEngine):
             texts = [[_without_injection(sources[k], spans[k])] for k in fallback]
             with self._scoring:
                 checked = self.guard.check([sources[k] for k in fallback], texts, [spans[k] for k in fallback],
-                                           prompt=prompt, source_harm=[harm[k] for k in fallback])
+                                           prompt=prompt,
+                                           source_harm=None if harm is None else [harm[k] for k in fallback])
             for k, [verdict] in zip(fallback, checked, strict=True):
                 note = (f"every candidate was a payload, not a rewrite ({'; '.join(chosen[k].reasons)}): "
                         "the rewrite is the input without its harmful spans and the injection")
