@@ -102,7 +102,7 @@ def demonstrations(k: int) -> list:
 
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
-          edit_candidate: bool | None = None, backend: str = "transformers", model: str | None = None) -> Any:
+          edit_candidate: str | None = None, backend: str = "transformers", model: str | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -447,10 +447,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", help="inference dtype (auto: bf16 where native, else fp32)")
     parser.add_argument("--backend", default="transformers", choices=["transformers", "llama-cpp"],
                         help="the engine (llama-cpp: the merged GGUF, needs srllm[llamacpp]; save it with --name)")
-    edit = parser.add_mutually_exclusive_group()
-    edit.add_argument("--edit-candidate", dest="edit_candidate", action="store_true", default=None,
-                      help="add the judge's edit candidate (default: the shipped GuardConfig's choice)")
-    edit.add_argument("--no-edit-candidate", dest="edit_candidate", action="store_false")
+    parser.add_argument("--edit-candidate", default=None, choices=["off", "first", "last"],
+                        help="the judge's edit candidate: off, first (beside the greedy rewrite) or last (only "
+                             "where every model candidate failed); default: the shipped GuardConfig's choice")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

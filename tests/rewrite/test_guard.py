@@ -171,6 +171,24 @@ def test_the_edit_candidate_rescues_an_insult_the_model_cannot_rewrite(tiny_load
     assert result.candidates == 2 and result.spans
 
 
+def test_the_edit_candidate_last_joins_only_after_every_sampled_candidate_failed(tiny_loaded: LoadedModel) -> None:
+    insult = "Dana, you useless idiot, the Berlin invoice for $4,200 was due on March 3."
+    rewriter = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
+    guarded = GuardedRewriter(rewriter, Guard(GuardConfig(candidates=3, edit_candidate="last")).load())
+    [result] = guarded.rewrite([insult])
+    # The tiny model's greedy and two sampled rewrites are gibberish; the edit candidate comes fourth.
+    assert result.candidates == 4
+    assert result.status == "ok", result.reasons
+    assert "idiot" not in result.rewrite and "Berlin" in result.rewrite
+
+
+def test_edit_candidate_reads_booleans_as_the_old_switch() -> None:
+    assert GuardConfig(edit_candidate=True).edit_candidate == "first"
+    assert GuardConfig(edit_candidate=False).edit_candidate == "off"
+    with pytest.raises(ValueError):
+        GuardConfig(edit_candidate="sometimes")
+
+
 def test_censored_profanity_is_never_benign_and_a_rewrite_must_drop_it(guard: Guard) -> None:
     censored = "The printer on floor 2 jammed again and IT is s*** at fixing it."
     [scores] = guard.harm_scores([censored])

@@ -100,6 +100,22 @@ def test_edit_candidate_removes_the_span_and_tidies_up() -> None:
     assert edit_candidate("Idiot.", [Span(0, 5, "toxic", "", 1.0)]) == ""
 
 
+def test_edit_candidate_removes_the_whole_clause_of_a_multi_word_span() -> None:
+    text = "Keep Priscilla off the budget; people with bipolar disorder are too unpredictable, says HR."
+    start = text.index("bipolar disorder are too")
+    span = Span(start, start + len("bipolar disorder are too"), "stereotype", "", 1.0)
+    # Word-level cuts left "people with unpredictable"; the clause goes, its neighbours stay.
+    assert edit_candidate(text, [span]) == "Keep Priscilla off the budget, says HR."
+    only = "Male nurses are failed doctors, so patients ask for someone else."
+    assert edit_candidate(only, [Span(0, 30, "stereotype", "", 1.0)]) == "Patients ask for someone else."
+
+
+def test_edit_candidate_drops_the_connective_a_leading_clause_leaves() -> None:
+    text = "Women are too emotional to lead the team, so give Maria's promotion to Mark."
+    clause = "Women are too emotional to lead the team"
+    assert edit_candidate(text, [Span(0, len(clause), "stereotype", "", 1.0)]) == "Give Maria's promotion to Mark."
+
+
 @needs_shipped
 def test_shipped_judge_separates_harm_from_identity_mentions() -> None:
     judge = load_judge()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from srllm.text.lexicon import neutral_form
@@ -25,7 +26,7 @@ _DANGLING = [
     (re.compile(r"\s+([,.;:!?])"), r"\1"),
     (re.compile(r"([,;:])\s*(?=[.!?]|$)"), ""),
     (re.compile(r"([.!?])\s*[,;:]+"), r"\1"),
-    (re.compile(r",\s*,+"), ","),
+    (re.compile(r"[,;:]\s*([,;:])"), r"\1"),  # "budget;, says" where a clause between the two marks went
     (re.compile(r"(?<![.])([.!?])\s*\.(?![.])"), r"\1"),  # "hung up.." left by a deleted last sentence
     (re.compile(r"\b(?:so|and|but|because|since|as|which|that|of course)\s*([.!?]|$)", re.IGNORECASE), r"\1"),
     (re.compile(r"(^|[.!?]\s+)(?:so|and|but|because)\s*,?\s+", re.IGNORECASE), r"\1"),
@@ -53,22 +54,93 @@ def _fix_article(head: str, tail: str) -> str:
 
 
 def _capitalise_sentences(text: str) -> str:
-    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+    # Not after an abbreviation's dots ("5 p.m. deadline", "e.g. a"): those end no sentence.
+    return re.sub(r"(^|(?<!\b\w\.\w)[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+
+
+def _tidy(text: str) -> str:
+    """Apply the clean-ups until nothing changes: one can expose another (", so give ..." loses its comma,
+    then the leading "so")."""
+    for _ in range(4):
+        before = text
+        for pattern, repl in _DANGLING:
+            text = pattern.sub(repl, text)
+        if text == before:
+            break
+    return text
+
+
+# A stereotype span of this many words or more is a claim, not a word: its whole clause goes.
+CLAUSE_WORDS = 3
+_CLAUSE_END = re.compile(r"[,;:.!?\n]")
+
+
+@dataclass(frozen=True)
+class _Cut:
+    start: int
+    end: int
+
+
+def _clause(text: str, span: Any) -> _Cut:
+    """The clause around a span: from after the previous clause mark to the next one (which stays)."""
+    before = [m.end() for m in _CLAUSE_END.finditer(text, 0, span.start)]
+    after = _CLAUSE_END.search(text, span.end)
+    return _Cut(before[-1] if before else 0, after.start() if after else len(text))
+
+
+def _cuts(text: str, spans: Sequence[Any]) -> list[Any]:
+    """The spans to remove: a stereotype span of CLAUSE_WORDS or more widened to its clause, so what is left
+    reads as text (word-level cuts left "Brandon, on Ward 7 ask for someone else." of a stereotype);
+    insults and single words stay word-level, the ParaDetox "delete" baseline ("Sam, you idiot, the
+    invoice ..." keeps its sentence; a lone "salesman" is replaced). Overlapping cuts are merged."""
+    widened: list[Any] = []
+    for span in spans:
+        claim = getattr(span, "label", "") == "stereotype" and len(text[span.start:span.end].split()) >= CLAUSE_WORDS
+        widened.append(_clause(text, span) if claim else span)
+    merged: list[Any] = []
+    for cut in sorted(widened, key=lambda c: c.start):
+        if merged and cut.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = _Cut(last.start, max(last.end, cut.end))
+        else:
+            merged.append(cut)
+    return merged
 
 
 def edit_candidate(text: str, spans: Sequence[Any]) -> str:
     """`text` with each span (objects with start/end) replaced or removed, tidied; '' when nothing is left."""
     out = text
-    for span in sorted(spans, key=lambda s: s.start, reverse=True):
+    for span in sorted(_cuts(text, spans), key=lambda s: s.start, reverse=True):
         piece = out[span.start:span.end]
         replacement = _replacement(piece)
         if replacement is not None and replacement and piece[:1].isupper():
             replacement = replacement[:1].upper() + replacement[1:]
         head, tail = out[:span.start], (replacement or "") + out[span.end:]
         out = _fix_article(head, tail) + tail
-    for pattern, repl in _DANGLING:
-        out = pattern.sub(repl, out)
+    out = _tidy(out)
     out = _capitalise_sentences(out.strip())
     if out and text.rstrip()[-1:] in ".!?" and out[-1:] not in ".!?":
         out += text.rstrip()[-1]
     return out if re.search(r"\w", out) else ""
+
+
+def rough_seams(source: str, edited: str, lm: Any, max_nll: float = 8.0, skip: int = 2) -> list[str]:
+    """Where the edit left text that does not read: token pairs of `edited` that `source` never has (the
+    seams the cuts made), whose second token the reference LM (`CausalLMPerplexity`) finds less likely
+    than exp(-max_nll) (8 nats: about 1 in 3,000) after what precedes it. "The for the job will be a."
+    ("The| for") and "who thrives pressure" ("thrives| pressure") have one; "Sam, the invoice ..." none.
+    The first `skip` tokens are not judged: a text's opening token is improbable whatever it is."""
+    tokenizer = lm.tokenizer
+    seen = set(_pairs(tokenizer(source)["input_ids"]))
+    scored = lm.token_nll(edited)
+    rough = []
+    previous = tokenizer(edited)["input_ids"][:1]
+    for position, (token, nll) in enumerate(scored, start=1):
+        before, previous = previous[-1], [token]
+        if position >= skip and (before, token) not in seen and nll > max_nll:
+            rough.append(tokenizer.decode([before]) + "|" + tokenizer.decode([token]))
+    return rough
+
+
+def _pairs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    return list(zip(ids, ids[1:], strict=False))

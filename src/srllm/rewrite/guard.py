@@ -8,8 +8,9 @@ or answers with commentary. `GuardedRewriter` wraps `Rewriter` with the same
    punctuation) and text the scorers find benign come back `unchanged`, without generation.
    An input is `unchanged` only when the judge (srllm.scorers.judge) finds no harm and
    the Jigsaw and profanity scorers agree.
-2. Every other text gets a greedy rewrite plus the judge's edit candidate (the input with its
-   harmful spans removed, srllm.rewrite.edit); each candidate is checked (the judge's toxic and
+2. Every other text gets a greedy rewrite (and, where GuardConfig.edit_candidate asks for it, the
+   judge's edit candidate: the input with its harmful spans removed, srllm.rewrite.edit, beside the
+   greedy rewrite or after every model candidate failed); each candidate is checked (the judge's toxic and
    stereotype labels, no harmful span of the input kept, Jigsaw toxicity, profanity, meaning kept,
    facts kept, no meta text, not a copy, sane length).
 3. Texts whose greedy rewrite fails get `candidates - 1` sampled rewrites in one batched call
@@ -36,13 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.progress import collect_in_order
-from srllm.rewrite.edit import edit_candidate
+from srllm.rewrite.edit import edit_candidate, rough_seams
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 from srllm.text.lexicon import coded_terms, kept_terms
@@ -90,9 +91,16 @@ class GuardConfig(BaseModel):
     # (benchmarks/results/judge.md), so it judges the change, not the level.
     max_bias: float = 0.5
     min_bias_drop: float | None = 0.1
-    # Off by default: on the dev cases it cut the flag rate (31 % -> 14 % of harmful rows) but more rows came
-    # back `ok` while still harmful (silent harm 17 % -> 27 %) and fewer passed (68 % -> 65 %).
-    edit_candidate: bool = False
+    # The judge's edit candidate (the input minus its harmful spans): "off"; "first", checked beside the
+    # greedy rewrite (it then pre-empts the sampled retries wherever it passes); "last", checked only for a
+    # row whose greedy and sampled candidates all failed, so it can turn a flag into `ok` but never replaces a
+    # passing model rewrite. true/false mean "first"/"off". "first" cut the dev-case flag rate
+    # (31 % -> 14 % of harmful rows) but more rows came back `ok` while still harmful (silent harm 17 % -> 27 %)
+    # and fewer passed (68 % -> 65 %).
+    edit_candidate: Literal["off", "first", "last"] = "off"
+    # An edit candidate whose cuts leave a seam the default LM finds this improbable (nats; None: no check)
+    # is not offered: "The for the job will be a." (srllm.rewrite.edit.rough_seams).
+    edit_max_seam_nll: float | None = 8.0
     # ... keep the meaning (cosine of MiniLM embeddings with the input) ...
     min_similarity: float = 0.6
     # ... and not be a copy of a harmful input, nor much longer or shorter than it.
@@ -107,6 +115,11 @@ class GuardConfig(BaseModel):
     # A candidate that lost the meaning and whose content words are mostly (this share) new answers
     # something else than the input: an injected question, a joke, the model's own chatter.
     max_new_words: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("edit_candidate", mode="before")
+    @classmethod
+    def _edit_mode(cls, value: Any) -> Any:
+        return {True: "first", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @classmethod
     def from_file(cls, path: str | Path) -> GuardConfig:
@@ -260,6 +273,7 @@ class Guard:
     def __init__(self, config: GuardConfig | None = None) -> None:
         self.config = config or GuardConfig()
         self.scorers = ScorerSet(SCORERS)
+        self._seam_lm: Any = None
 
     def load(self, *, warm_up: bool = True) -> Guard:
         """Load every scorer now, naming the one that fails (never half-way through a batch). warm_up also
@@ -278,6 +292,21 @@ class Guard:
     @property
     def judge(self) -> Any:
         return self.scorers.judge
+
+    def edit(self, source: str, spans: Sequence[Any]) -> str:
+        """The judge's edit candidate of `source` ('' where it has no spans, nothing is left, or a cut left a
+        rough seam: `rough_seams` under the default model, loaded on first use)."""
+        edited = edit_candidate(source, spans) if spans else ""
+        if not edited or self.config.edit_max_seam_nll is None:
+            return edited
+        if self._seam_lm is None:
+            from srllm.models import DEFAULT_MODEL
+            from srllm.scorers.perplexity import CausalLMPerplexity
+
+            lm = CausalLMPerplexity(model_name=DEFAULT_MODEL)
+            lm.load()
+            self._seam_lm = lm
+        return "" if rough_seams(source, edited, self._seam_lm, self.config.edit_max_seam_nll) else edited
 
     def judged(self, texts: Sequence[str]) -> list[Any]:
         """The judge's result (labels, spans) for each text."""
@@ -569,18 +598,19 @@ class GuardedRewriter(WrappedEngine):
         verdicts: dict[int, list[Verdict]] = {}
         retry: list[int] = []
         retries = self.guard.config.candidates > 1
+        edit_mode = self.guard.config.edit_candidate
         for k, out in self.rewriter.rewrite_stream(sources, batch_size=batch_size):
             first[k], candidates[k] = out, [out.rewrite]
-            if self.guard.config.edit_candidate and spans[k]:
-                edited = edit_candidate(sources[k], spans[k])
-                if edited and edited not in candidates[k]:
-                    candidates[k].append(edited)
+            if edit_mode == "first":
+                candidates[k] += self._edit(sources[k], spans[k], candidates[k])
             with self._scoring:
                 [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt,
                                                  source_harm=[harm[k]])
             if retries and not any(v.passed for v in verdicts[k]) and out.chunks == 1:
                 retry.append(k)
             else:
+                if edit_mode == "last":
+                    self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt)
                 yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
         if not retry:
             return
@@ -595,9 +625,29 @@ class GuardedRewriter(WrappedEngine):
                                           source_harm=[harm[k]])
             candidates[k].extend(out.candidates)
             verdicts[k].extend(more)
+            if edit_mode == "last":
+                self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt)
             first[k].prompt_tokens += out.prompt_tokens
             first[k].generated_tokens += out.generated_tokens
             yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt)
+
+    def _edit(self, source: str, spans: list[Any], candidates: list[str]) -> list[str]:
+        """The judge's edit candidate of the source (`Guard.edit`) as a one-item list; empty where there is
+        none or it is already among `candidates`."""
+        with self._scoring:
+            edited = self.guard.edit(source, spans)
+        return [edited] if edited and edited not in candidates else []
+
+    def _add_edit(self, k: int, sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
+                  candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]], prompt: str) -> None:
+        """edit_candidate "last": a row none of whose model candidates passed gets the edit candidate too."""
+        if any(v.passed for v in verdicts[k]):
+            return
+        if extra := self._edit(sources[k], spans[k], candidates[k]):
+            with self._scoring:
+                [more] = self.guard.check([sources[k]], [extra], [spans[k]], prompt=prompt, source_harm=[harm[k]])
+            candidates[k] += extra
+            verdicts[k] += more
 
     def _decided(self, row: tuple[int, GuardedResult, list[Any]], source: str, spans: list[Any], first: RewriteResult,
                  candidates: list[str], verdicts: list[Verdict], prompt: str) -> tuple[int, GuardedResult]:

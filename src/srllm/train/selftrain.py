@@ -220,8 +220,6 @@ class RoundSampler:
     def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
         import torch
 
-        from srllm.rewrite.edit import edit_candidate
-
         sources = [item.text for item, _ in pending]
         greedy = self.rewriter.generate(sources, batch_size=batch_size)
         groups: list[list[tuple[str, str]]] = [[(out.candidates[0] if out.candidates else "", "greedy")]
@@ -232,7 +230,8 @@ class RoundSampler:
                 group.extend((text, "sample") for text in out.candidates)
         if self.edit:
             for group, (item, spans) in zip(groups, pending, strict=True):
-                edited = edit_candidate(item.text, spans) if spans else ""
+                # Guard.edit: no candidate whose cuts left a rough seam (it would teach the model broken text).
+                edited = self.guard.edit(item.text, spans)
                 if edited:
                     group.append((edited, "edit"))
         groups = [_unique(group) for group in groups]
