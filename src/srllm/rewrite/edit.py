@@ -76,19 +76,32 @@ _CLAUSE_END = re.compile(r"[,;:.!?\n]")
 
 
 @dataclass(frozen=True)
-class _Cut:
+class Cut:
+    """A stretch of the input to leave out (what `edit_candidate` takes beside the judge's spans)."""
+
     start: int
     end: int
 
 
-def _clause(text: str, span: Any) -> _Cut:
+def merged_cuts(spans: Sequence[Any]) -> list[Cut]:
+    """Spans (anything with start/end) merged where they overlap, in order."""
+    merged: list[Cut] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if merged and span.start <= merged[-1].end:
+            merged[-1] = Cut(merged[-1].start, max(merged[-1].end, span.end))
+        else:
+            merged.append(Cut(span.start, span.end))
+    return merged
+
+
+def _clause(text: str, span: Any) -> Cut:
     """The clause around a span: from after the previous clause mark to the next one (which stays)."""
     before = [m.end() for m in _CLAUSE_END.finditer(text, 0, span.start)]
     after = _CLAUSE_END.search(text, span.end)
-    return _Cut(before[-1] if before else 0, after.start() if after else len(text))
+    return Cut(before[-1] if before else 0, after.start() if after else len(text))
 
 
-def _cuts(text: str, spans: Sequence[Any]) -> list[Any]:
+def _cuts(text: str, spans: Sequence[Any]) -> list[Cut]:
     """The spans to remove: a stereotype span of CLAUSE_WORDS or more widened to its clause, so what is left
     reads as text (word-level cuts left "Brandon, on Ward 7 ask for someone else." of a stereotype);
     insults and single words stay word-level, the ParaDetox "delete" baseline ("Sam, you idiot, the
@@ -97,14 +110,7 @@ def _cuts(text: str, spans: Sequence[Any]) -> list[Any]:
     for span in spans:
         claim = getattr(span, "label", "") == "stereotype" and len(text[span.start:span.end].split()) >= CLAUSE_WORDS
         widened.append(_clause(text, span) if claim else span)
-    merged: list[Any] = []
-    for cut in sorted(widened, key=lambda c: c.start):
-        if merged and cut.start < merged[-1].end:
-            last = merged[-1]
-            merged[-1] = _Cut(last.start, max(last.end, cut.end))
-        else:
-            merged.append(cut)
-    return merged
+    return merged_cuts(widened)
 
 
 def edit_candidate(text: str, spans: Sequence[Any]) -> str:
@@ -131,16 +137,8 @@ def rough_seams(source: str, edited: str, lm: Any, max_nll: float = 8.0, skip: i
     ("The| for") and "who thrives pressure" ("thrives| pressure") have one; "Sam, the invoice ..." none.
     The first `skip` tokens are not judged: a text's opening token is improbable whatever it is."""
     tokenizer = lm.tokenizer
-    seen = set(_pairs(tokenizer(source)["input_ids"]))
-    scored = lm.token_nll(edited)
-    rough = []
-    previous = tokenizer(edited)["input_ids"][:1]
-    for position, (token, nll) in enumerate(scored, start=1):
-        before, previous = previous[-1], [token]
-        if position >= skip and (before, token) not in seen and nll > max_nll:
-            rough.append(tokenizer.decode([before]) + "|" + tokenizer.decode([token]))
-    return rough
-
-
-def _pairs(ids: Sequence[int]) -> list[tuple[int, int]]:
-    return list(zip(ids, ids[1:], strict=False))
+    ids = tokenizer(source)["input_ids"]
+    seen = set(zip(ids, ids[1:], strict=False))
+    return [tokenizer.decode([before]) + "|" + tokenizer.decode([token])
+            for position, (before, token, nll) in enumerate(lm.token_nll(edited), start=1)
+            if position >= skip and (before, token) not in seen and nll > max_nll]

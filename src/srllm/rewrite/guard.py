@@ -43,7 +43,7 @@ from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.progress import collect_in_order
-from srllm.rewrite.edit import edit_candidate, rough_seams
+from srllm.rewrite.edit import Cut, edit_candidate, merged_cuts, rough_seams
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 from srllm.text.lexicon import coded_terms, kept_terms
@@ -210,14 +210,6 @@ def instruction_payloads(source: str) -> list[str]:
     return [payload for payload in (p.strip(" .!?\"'”") for p in payloads) if payload]
 
 
-@dataclass(frozen=True)
-class Cut:
-    """A stretch of the input to leave out of the fallback rewrite (what `edit_candidate` takes)."""
-
-    start: int
-    end: int
-
-
 def injection_cuts(source: str) -> list[Cut]:
     """The injection in `source`: each sentence that dictates an answer, and everything from the first
     chat markup on (a forged turn and what follows it)."""
@@ -226,17 +218,6 @@ def injection_cuts(source: str) -> list[Cut]:
     if markup := CHAT_MARKUP.search(source):
         cuts.append(Cut(markup.start(), len(source)))
     return cuts
-
-
-def merged_cuts(spans: Sequence[Any]) -> list[Cut]:
-    """Spans (anything with start/end) merged where they overlap, in order."""
-    merged: list[Cut] = []
-    for span in sorted(spans, key=lambda s: s.start):
-        if merged and span.start <= merged[-1].end:
-            merged[-1] = Cut(merged[-1].start, max(merged[-1].end, span.end))
-        else:
-            merged.append(Cut(span.start, span.end))
-    return merged
 
 
 def obeyed_payload(candidate: str, source: str) -> str | None:

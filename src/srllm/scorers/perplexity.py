@@ -40,9 +40,9 @@ class CausalLMPerplexity:
         loaded = load_causal_lm(self.model_name)
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
 
-    def token_nll(self, text: str) -> list[tuple[int, float]]:
-        """(token id, NLL in nats of that token given the ones before it) for each token of `text` after
-        the first (which has no context)."""
+    def token_nll(self, text: str) -> list[tuple[int, int, float]]:
+        """(previous token id, token id, NLL in nats of that token given the ones before it) for each token
+        of `text` after the first (which has no context)."""
         import torch
 
         ids = self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
@@ -55,7 +55,7 @@ class CausalLMPerplexity:
             logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, :-1].float()
         target = torch.tensor(ids[1:], device=device)
         nll = -torch.log_softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        return list(zip(ids[1:], nll.tolist(), strict=True))
+        return list(zip(ids[:-1], ids[1:], nll.tolist(), strict=True))
 
     def nll(self, texts: list[str]) -> list[tuple[float, int]]:
         """(mean NLL in nats per predicted token, number of predicted tokens) per text."""
