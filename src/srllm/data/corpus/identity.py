@@ -9,8 +9,11 @@ same groups in three roles, as minimal pairs:
   are identity attacks (toxic); "{group} are the best" is a "positive" generalisation (stereotype).
 - `counterfactual`: the SR-LLM repository's counterfactual-inhouse.csv, a neutral sentence and ten
   versions that mention a gender, race or religion; all benign.
-- `group-templates`: our own templates (data/judge/templates.json) that state a generalisation
-  about a group, often with a decision about a named person, beside the same sentence without it.
+- `group-templates`: our own templates (data/judge/templates.json): generalisations about a group
+  ("positive" ones too), often with a decision about a named person, beside the same sentence
+  without them; identity attacks (dehumanising, excluding, threatening); benign sentences about
+  the same groups; counter-speech that names a stereotype to reject it (benign); and threats against a
+  named person beside the same sentence without the threat.
 
 Records are CMD records (the mix machinery samples and leakage-checks them); `biased_words` holds
 the harmful words, `safe_variation` the benign counterpart where there is one.
@@ -115,36 +118,68 @@ def read_counterfactual_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
     return result
 
 
-def _fill(template: str, slots: dict[str, str]) -> str:
+def _fill(template: str, slots: dict[str, str], sentence: bool = True) -> str:
     for key, value in slots.items():
         template = template.replace("{" + key + "}", value)
-    return template[:1].upper() + template[1:]
+    return template[:1].upper() + template[1:] if sentence else template
+
+
+# How often each role is drawn when the templates file has it: stereotypes, identity attacks, benign
+# mentions of the same groups, and counter-speech (a stereotype named to reject it). Benign roles take
+# about a third so that a group's name and a claim's grammar are not, on their own, learned as the harm.
+_ROLES = {"negative": 0.3, "positive": 0.1, "attack": 0.15, "threat": 0.07, "benign": 0.28, "counter": 0.1}
+_ROLE_KEYS = {"negative": ("negative_claims", "frames"), "positive": ("positive_claims", "frames"),
+              "attack": ("attack_claims", "attack_frames"), "threat": (None, "threat_frames"),
+              "benign": ("benign_claims", "benign_frames"),
+              "counter": ("negative_claims", "counter_frames")}
+_ROLE_LABELS = {"negative": (GENERALISATION, "stereotype"), "positive": (POSITIVE_GENERALISATION, "stereotype"),
+                "attack": (ATTACK, "identity-attack"), "threat": (ATTACK, "toxicity"),
+                "benign": (BENIGN, "benign-identity"),
+                "counter": (BENIGN, "benign-identity")}
+
+
+def _roles(spec: dict[str, Any]) -> tuple[list[str], list[float]]:
+    """The roles the file supports (older files have stereotype frames only) and their weights."""
+    roles = [role for role, (claims, frames) in _ROLE_KEYS.items()
+             if (claims is None or spec.get(claims)) and spec.get(frames)]
+    return roles, [_ROLES[role] for role in roles]
+
+
+def _group_record(spec: dict[str, Any], role: str, rng: random.Random) -> CMDRecord:
+    claims, frames = _ROLE_KEYS[role]
+    group = rng.choice(spec["groups"])
+    one = group["singular"]
+    # The file's own slots first: their values may hold {name} and the like, filled after them.
+    slots = {**{key: rng.choice(values) for key, values in spec.get("slots", {}).items()},
+             "group": group["plural"], "one:a": f"{_article(one)} {one}", "one": one, "name": rng.choice(spec["names"]),
+             "task": rng.choice(spec["tasks"]), "fact": rng.choice(spec["facts"]),
+             "claim": rng.choice(spec[claims]) if claims else ""}
+    frame = rng.choice(spec[frames])
+    labels, kind = _ROLE_LABELS[role]
+    meta = {"kind": kind, "polarity": role}
+    if isinstance(frame, str):  # benign and counter frames: the sentence is its own safe version
+        text = _fill(frame, slots)
+        return CMDRecord(id=_stable_id("grp", text), text=text, labels=labels, safe_variation=text,
+                         source="group-templates", meta=meta)
+    text, safe = _fill(frame["text"], slots), _fill(frame["safe"], slots)
+    harms = frame["harm"] if isinstance(frame["harm"], list) else [frame["harm"]]  # a list: parts apart in the text
+    words = [h for h in (_fill(part, slots, sentence=False) for part in harms) if h.lower() in text.lower()]
+    return CMDRecord(id=_stable_id("grp", text), text=text, labels=labels, biased_words=words,
+                     safe_variation=safe, source="group-templates", meta=meta)
 
 
 def group_sentences(spec_file: Path, n: int, seed: int) -> list[CMDRecord]:
-    """Generalisations about groups (with the words to remove) and their benign counterparts."""
+    """Generalisations and attacks about groups (with the words to remove), their benign counterparts, and
+    benign mentions of the same groups."""
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    roles, weights = _roles(spec)
     rng = random.Random(seed)
     out: dict[str, CMDRecord] = {}
     for _ in range(n * 4):
         if len(out) >= n:
             break
-        group = rng.choice(spec["groups"])
-        polarity = "positive" if rng.random() < 0.3 else "negative"
-        claim = rng.choice(spec[f"{polarity}_claims"])
-        one = group["singular"]
-        slots = {"group": group["plural"], "one:a": f"{_article(one)} {one}", "name": rng.choice(spec["names"]),
-                 "task": rng.choice(spec["tasks"]), "fact": rng.choice(spec["facts"]), "claim": claim}
-        frame = rng.choice(spec["frames"])
-        text = _fill(frame["text"], slots)
-        harmful = _fill(frame["harm"], slots)
-        labels = POSITIVE_GENERALISATION if polarity == "positive" else GENERALISATION
-        safe = _fill(frame["safe"], slots)
-        out.setdefault(text, CMDRecord(id=_stable_id("grp", text), text=text, labels=labels,
-                                       biased_words=[harmful[:1].lower() + harmful[1:]] if harmful in text
-                                       or harmful.lower() in text.lower() else [],
-                                       safe_variation=safe, source="group-templates",
-                                       meta={"kind": "stereotype", "polarity": polarity}))
+        record = _group_record(spec, rng.choices(roles, weights)[0], rng)
+        out.setdefault(record.text, record)
     return list(out.values())
 
 
@@ -154,5 +189,5 @@ def read_group_templates_source(spec: SourceSpec, mix: MixSpec) -> SourceResult:
     result = SourceResult()
     for _, path in _present(spec, mix, result):
         for record in group_sentences(path, int(spec.options.get("sentences", 2000)), mix.seed):
-            result.pool.append(_tag(record, spec, "stereotype"))
+            result.pool.append(_tag(record, spec, str(record.meta["kind"])))
     return result
