@@ -133,3 +133,15 @@ def test_shipped_judge_separates_harm_from_identity_mentions() -> None:
     [insult] = judge.judge(["Listen, you worthless idiot, the shipment to Porto is late again."])
     assert any("idiot" in s.text for s in insult.spans), insult.spans
     assert not any("Porto" in s.text for s in insult.spans)
+
+
+def test_shipped_judge_marks_backhanded_praise_and_threats_but_not_their_plain_versions() -> None:
+    judge = load_judge()
+    backhanded, plain = judge.judge(["Ms. Oduya presented the budget remarkably clearly for an immigrant.",
+                                     "Ms. Oduya presented the budget remarkably clearly."])
+    assert backhanded.harm > judge.threshold > plain.harm, (backhanded.harm, plain.harm)
+    assert [s.text for s in backhanded.spans] == ["for an immigrant"]
+    threat, plain = judge.judge(["If Dmitri takes my parking space one more time, I will smash his windscreen.",
+                                 "Dmitri smashed the quarterly sales record."])
+    assert threat.toxic > 10 * max(plain.toxic, 0.01), (threat.toxic, plain.toxic)
+    assert any("smash his windscreen" in s.text for s in threat.spans), threat.spans
