@@ -26,7 +26,7 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from srllm.data.corpus.mix import MixSpec, SourceResult, SourceSpec, _present, _tag, register_source_type
 from srllm.data.schema import CMDRecord
@@ -124,39 +124,42 @@ def _fill(template: str, slots: dict[str, str], sentence: bool = True) -> str:
     return template[:1].upper() + template[1:] if sentence else template
 
 
-# How often each role is drawn when the templates file has it: stereotypes, identity attacks, benign
-# mentions of the same groups, and counter-speech (a stereotype named to reject it). Benign roles take
-# about a third so that a group's name and a claim's grammar are not, on their own, learned as the harm.
-_ROLES = {"negative": 0.3, "positive": 0.1, "attack": 0.15, "threat": 0.07, "benign": 0.28, "counter": 0.1}
-_ROLE_KEYS = {"negative": ("negative_claims", "frames"), "positive": ("positive_claims", "frames"),
-              "attack": ("attack_claims", "attack_frames"), "threat": (None, "threat_frames"),
-              "benign": ("benign_claims", "benign_frames"),
-              "counter": ("negative_claims", "counter_frames")}
-_ROLE_LABELS = {"negative": (GENERALISATION, "stereotype"), "positive": (POSITIVE_GENERALISATION, "stereotype"),
-                "attack": (ATTACK, "identity-attack"), "threat": (ATTACK, "toxicity"),
-                "benign": (BENIGN, "benign-identity"),
-                "counter": (BENIGN, "benign-identity")}
+class _Role(NamedTuple):
+    weight: float  # how often the role is drawn when the templates file has it
+    claims: str | None  # the file's list that fills {claim}; None: the frames need no claim
+    frames: str  # the file's list of frames for the role
+    labels: dict[str, str]
+    kind: str
+
+
+# Benign roles take about a third so that a group's name and a claim's grammar are not, on their own,
+# learned as the harm; counter-speech names a stereotype to reject it.
+_ROLES = {"negative": _Role(0.3, "negative_claims", "frames", GENERALISATION, "stereotype"),
+          "positive": _Role(0.1, "positive_claims", "frames", POSITIVE_GENERALISATION, "stereotype"),
+          "attack": _Role(0.15, "attack_claims", "attack_frames", ATTACK, "identity-attack"),
+          "threat": _Role(0.07, None, "threat_frames", ATTACK, "toxicity"),
+          "benign": _Role(0.28, "benign_claims", "benign_frames", BENIGN, "benign-identity"),
+          "counter": _Role(0.1, "negative_claims", "counter_frames", BENIGN, "benign-identity")}
 
 
 def _roles(spec: dict[str, Any]) -> tuple[list[str], list[float]]:
     """The roles the file supports (older files have stereotype frames only) and their weights."""
-    roles = [role for role, (claims, frames) in _ROLE_KEYS.items()
-             if (claims is None or spec.get(claims)) and spec.get(frames)]
-    return roles, [_ROLES[role] for role in roles]
+    roles = [name for name, role in _ROLES.items()
+             if (role.claims is None or spec.get(role.claims)) and spec.get(role.frames)]
+    return roles, [_ROLES[name].weight for name in roles]
 
 
-def _group_record(spec: dict[str, Any], role: str, rng: random.Random) -> CMDRecord:
-    claims, frames = _ROLE_KEYS[role]
+def _group_record(spec: dict[str, Any], name: str, rng: random.Random) -> CMDRecord:
+    role = _ROLES[name]
     group = rng.choice(spec["groups"])
     one = group["singular"]
     # The file's own slots first: their values may hold {name} and the like, filled after them.
     slots = {**{key: rng.choice(values) for key, values in spec.get("slots", {}).items()},
              "group": group["plural"], "one:a": f"{_article(one)} {one}", "one": one, "name": rng.choice(spec["names"]),
              "task": rng.choice(spec["tasks"]), "fact": rng.choice(spec["facts"]),
-             "claim": rng.choice(spec[claims]) if claims else ""}
-    frame = rng.choice(spec[frames])
-    labels, kind = _ROLE_LABELS[role]
-    meta = {"kind": kind, "polarity": role}
+             "claim": rng.choice(spec[role.claims]) if role.claims else ""}
+    frame = rng.choice(spec[role.frames])
+    labels, meta = role.labels, {"kind": role.kind, "polarity": name}
     if isinstance(frame, str):  # benign and counter frames: the sentence is its own safe version
         text = _fill(frame, slots)
         return CMDRecord(id=_stable_id("grp", text), text=text, labels=labels, safe_variation=text,
@@ -169,8 +172,8 @@ def _group_record(spec: dict[str, Any], role: str, rng: random.Random) -> CMDRec
 
 
 def group_sentences(spec_file: Path, n: int, seed: int) -> list[CMDRecord]:
-    """Generalisations and attacks about groups (with the words to remove), their benign counterparts, and
-    benign mentions of the same groups."""
+    """Generalisations, attacks and threats (with the words to remove), their benign counterparts, and
+    benign mentions of the same groups, one role per draw (`_ROLES`)."""
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     roles, weights = _roles(spec)
     rng = random.Random(seed)
