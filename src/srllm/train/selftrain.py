@@ -63,6 +63,9 @@ class RoundConfig:
     resume: bool = False
     # A GGUF file: a bigger model (run through llama.cpp) writes the candidates; provenance `teacher`.
     teacher: str | None = None
+    # Worked examples in the teacher's prompt: an instruct model that has never seen the task follows them
+    # closely (the trained student needs none).
+    teacher_shots: int = 2
     # A finished round's folder: only its `failed` inputs (what that model could not rewrite) are used.
     hard_from: str | None = None
 
@@ -220,7 +223,18 @@ class RoundSampler:
     def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
         import torch
 
-        sources = [item.text for item, _ in pending]
+        from srllm.rewrite.injection import rewrite_target
+
+        originals = [item.text for item, _ in pending]
+        # As the guarded rewriter does: the model sees the text without what it says to the model, and the
+        # candidates are checked against that text (the pair keeps the whole input, so the student learns to
+        # drop the instruction).
+        sources = [rewrite_target(text) for text in originals]
+        changed = [k for k, (source, text) in enumerate(zip(sources, originals, strict=True)) if source != text]
+        spans = [found for _, found in pending]
+        for k, verdict in zip(changed, self.guard.judged([sources[k] for k in changed]) if changed else [],
+                              strict=True):
+            spans[k] = verdict.spans
         greedy = self.rewriter.generate(sources, batch_size=batch_size)
         groups: list[list[tuple[str, str]]] = [[(out.candidates[0] if out.candidates else "", "greedy")]
                                                for out in greedy]
@@ -229,13 +243,13 @@ class RoundSampler:
             for group, out in zip(groups, self.sampler.generate(sources, batch_size=batch_size), strict=True):
                 group.extend((text, "sample") for text in out.candidates)
         if self.edit:
-            for group, (item, spans) in zip(groups, pending, strict=True):
+            for group, source, found in zip(groups, sources, spans, strict=True):
                 # Guard.edit: no candidate whose cuts left a rough seam (it would teach the model broken text).
-                edited = self.guard.edit(item.text, spans)
+                edited = self.guard.edit(source, found)
                 if edited:
                     group.append((edited, "edit"))
         groups = [_unique(group) for group in groups]
-        verdicts = self.guard.check(sources, [[text for text, _ in g] for g in groups], [s for _, s in pending])
+        verdicts = self.guard.check(sources, [[text for text, _ in g] for g in groups], spans, originals=originals)
         return [self._outcome(item, group, found)
                 for (item, _), group, found in zip(pending, groups, verdicts, strict=True)]
 
@@ -357,9 +371,9 @@ def _load(config: RoundConfig, rewriter: Any, guard: Any) -> tuple[Any, Any]:
     if guard is None:
         guard = Guard(GuardConfig(edit_candidate=config.edit_candidate)).load()
     if rewriter is None and config.teacher:
-        from srllm.engine.llama_cpp import LlamaCppRewriter
+        from srllm.engine.llama_cpp import LlamaCppRewriter, find_gguf
 
-        rewriter = LlamaCppRewriter.load(config.teacher, seed=config.seed)
+        rewriter = LlamaCppRewriter.load(find_gguf(config.teacher), k_shot=config.teacher_shots, seed=config.seed)
     elif rewriter is None:
         rewriter = Rewriter.load(config.model, adapter=config.adapter)
     return rewriter, guard
