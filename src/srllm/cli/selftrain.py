@@ -30,8 +30,10 @@ def self_train(
     eval_mix: str = typer.Option("data/pool_mix.json", "--eval-mix", help="Mix file whose evaluation sources are "
                                                                           "refused as inputs."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed round in --out."),
-    teacher: Path | None = typer.Option(None, "--teacher", help="A GGUF model (llama.cpp) that writes the candidates "
-                                                                "instead of --model; pairs get provenance teacher."),
+    teacher: str | None = typer.Option(None, "--teacher", help="A GGUF file or a pulled registry model with a GGUF "
+                                                               "(llama.cpp) that writes the candidates instead of "
+                                                               "--model; pairs get provenance teacher."),
+    teacher_shots: int = typer.Option(2, "--teacher-shots", help="Worked examples in the teacher's prompt."),
     hard_from: Path | None = typer.Option(None, "--hard-from", help="An earlier round's folder: use only the inputs "
                                                                     "it failed."),
 ) -> None:
@@ -43,7 +45,7 @@ def self_train(
     config = RoundConfig(pool=str(pool), out=str(out), round=round_, model=model,
                          adapter=None if adapter == "none" else adapter, candidates=candidates, per_kind=per_kind,
                          limit=limit, seed=seed, batch_size=batch_size, provenance=provenance, edit_candidate=edit,
-                         eval_mix=eval_mix or None, resume=resume, teacher=str(teacher) if teacher else None,
+                         eval_mix=eval_mix or None, resume=resume, teacher=teacher or None, teacher_shots=teacher_shots,
                          hard_from=str(hard_from) if hard_from else None)
     manifest = run_round(config)
     table = Table(title=f"self-training round {round_} -> {out}")
