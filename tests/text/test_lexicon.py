@@ -40,3 +40,26 @@ def test_a_rewrite_keeping_a_coded_word_of_its_source_is_caught() -> None:
 def test_neutral_forms_come_from_the_lists() -> None:
     assert neutral_form("Chairman") == "chair" and neutral_form("fresh blood") == "new talent"
     assert neutral_form("engineer") is None
+
+
+@pytest.mark.parametrize("text, found", [
+    ("The ideal candidate will have no more than 6 years of experience in payroll.",
+     [("no more than 6 years of experience", "age_coded")]),
+    ("Applicants must have a maximum of ten years in the banking industry.",
+     [("a maximum of ten years in the banking industry", "age_coded")]),
+    ("Only applicants who graduated in the past two years will be considered for the role.",
+     [("who graduated in the past two years", "age_coded")]),
+    ("Native speakers of Spanish required for our support team.", [("Native speakers", "origin_coded")]),
+    # A minimum is a requirement, not a cap; "up to" is how postings describe ranges.
+    ("We are hiring an analyst with at least 5 years of experience.", []),
+    ("Candidates with up to 3 years of experience are welcome to apply; we train on the job.", []),
+])
+def test_caps_on_experience_and_origin_wording_are_coded(text: str, found: list[tuple[str, str]]) -> None:
+    assert [(t.text, t.label) for t in coded_terms(text)] == found
+
+
+def test_a_cap_kept_in_other_words_is_still_kept() -> None:
+    source = "Applicants must have at most 4 years of experience in sales."
+    assert [t.text for t in kept_terms(source, "Applicants should have at most four years in sales.")] == \
+        ["at most four years"]
+    assert kept_terms(source, "Applicants should have solid experience in sales.") == []

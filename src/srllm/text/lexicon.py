@@ -1,10 +1,12 @@
 """Lexical checks the learned scorers miss: coded words in job postings and censored profanity.
 
 The judge and Jigsaw read words, so "s***" (profanity its writer censored) scores as harmless, and a
-job posting that asks for a "waitress" or "recent graduates" is a polite sentence to them. These are
-closed classes of words, so a list finds them exactly: srllm's own lists in assets/lexicon/coded_terms.json
-(gendered job titles and age-coded wording, each with a neutral form). Coded terms count only in text
-that reads like a job posting (`is_job_text`): "the young players" in a match report is not age bias.
+job posting that asks for a "waitress", "recent graduates", "no more than 5 years of experience" or a
+"native English speaker" is a polite sentence to them. These are closed classes of wording, so a list
+finds them exactly: srllm's own lists in assets/lexicon/coded_terms.json (gendered job titles, age-coded
+wording and caps on experience, national-origin wording, each with a neutral form). Coded terms count
+only in text that reads like a job posting (`is_job_text`): "the young players" in a match report is not
+age bias.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Term:
 
     start: int
     end: int
-    label: str  # gendered_title | age_coded | masked_profanity
+    label: str  # gendered_title | age_coded | origin_coded | masked_profanity
     text: str
     neutral: str | None  # what replaces it in an edit ('' deletes it); None: no replacement
 
@@ -52,17 +54,42 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     lexicon = _lexicon()
     return {"job_cues": _phrase_pattern(lexicon["job_cues"]),
             "gendered_title": _phrase_pattern(list(lexicon["gendered_titles"])),
-            "age_coded": _phrase_pattern(list(lexicon["age_coded"]))}
+            "age_coded": _phrase_pattern(list(lexicon["age_coded"])),
+            "origin_coded": _phrase_pattern(list(lexicon["origin_coded"]))}
+
+
+@lru_cache(maxsize=1)
+def _age_caps() -> list[tuple[re.Pattern[str], str]]:
+    """The caps on experience or time since graduation (`age_coded_patterns`), each with its neutral form."""
+    table = _lexicon()["age_coded_patterns"]
+    # A pattern may start at the comma before it (", with no more than ..."): the word boundary is checked
+    # there or at its first letter.
+    return [(re.compile(r"(?:(?<=\w)(?=,)|(?<![\w-]))" + pattern + r"(?![\w-])", re.IGNORECASE), str(neutral))
+            for pattern, neutral in table.items() if not pattern.startswith("_")]
+
+
+# The phrase tables, each with the label its terms get.
+_TABLES = {"gendered_title": "gendered_titles", "age_coded": "age_coded", "origin_coded": "origin_coded"}
 
 
 def neutral_form(term: str) -> str | None:
     """The neutral wording for a coded term ('' to delete it), None when it is not a listed term."""
     key = " ".join(term.lower().split())
     lexicon = _lexicon()
-    for table in ("gendered_titles", "age_coded"):
+    for table in _TABLES.values():
         if key in lexicon[table]:
             return str(lexicon[table][key])
+    for pattern, neutral in _age_caps():
+        if pattern.fullmatch(term.strip()):
+            return neutral
     return None
+
+
+def _coded(text: str) -> list[Term]:
+    found = [Term(m.start(), m.end(), label, m.group(0), neutral_form(m.group(0)))
+             for label in _TABLES for m in _patterns()[label].finditer(text)]
+    return found + [Term(m.start(), m.end(), "age_coded", m.group(0), neutral)
+                    for pattern, neutral in _age_caps() for m in pattern.finditer(text)]
 
 
 def is_job_text(text: str) -> bool:
@@ -72,7 +99,7 @@ def is_job_text(text: str) -> bool:
     cues = {" ".join(m.group(0).lower().split()) for m in patterns["job_cues"].finditer(text)}
     if len(cues) != 1:
         return len(cues) >= 2
-    return bool(patterns["gendered_title"].search(text) or patterns["age_coded"].search(text))
+    return bool(_coded(text))
 
 
 def masked_profanity(text: str) -> list[Term]:
@@ -84,15 +111,21 @@ def coded_terms(text: str, *, job: bool | None = None) -> list[Term]:
     (`job`: None decides with `is_job_text`)."""
     found = masked_profanity(text)
     if job if job is not None else is_job_text(text):
-        for label in ("gendered_title", "age_coded"):
-            found += [Term(m.start(), m.end(), label, m.group(0), neutral_form(m.group(0)))
-                      for m in _patterns()[label].finditer(text)]
+        found += _coded(text)
     return sorted(found, key=lambda term: term.start)
 
 
 def kept_terms(source: str, candidate: str) -> list[Term]:
     """The source's coded terms that the candidate still contains (judged as a job posting when the source is)."""
     job = is_job_text(source)
-    wanted = {" ".join(t.text.lower().split()) for t in coded_terms(source, job=job)}
-    return [t for t in coded_terms(candidate, job=job)
-            if t.label == "masked_profanity" or " ".join(t.text.lower().split()) in wanted]
+    wanted = {_term_key(t.text) for t in coded_terms(source, job=job)}
+    return [t for t in coded_terms(candidate, job=job) if t.label == "masked_profanity" or _term_key(t.text) in wanted]
+
+
+def _term_key(text: str) -> str:
+    """What makes two terms the same: the words of a listed phrase; the pattern of a cap on experience
+    ("no more than five years" keeps "no more than 5 years of experience")."""
+    for k, (pattern, _) in enumerate(_age_caps()):
+        if pattern.fullmatch(text.strip()) or pattern.fullmatch(text):
+            return f"age cap {k}"
+    return " ".join(text.lower().split())
