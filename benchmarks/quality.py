@@ -208,6 +208,8 @@ def status_counts(rows: list[dict]) -> dict[str, int] | None:
 
 
 def run_variant(variant: str, args: argparse.Namespace) -> dict:
+    from srllm.rewrite.guard import GuardConfig
+
     name = args.name or variant
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +224,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         "dtype": getattr(rewriter.loaded, "dtype", None), "backend": args.backend,
         # The `default` object reads only a run of exactly what ships: shipped adapter, guard defaults.
         "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
-                                     and args.candidates == 4 and args.adapter is None and args.dtype == "auto"
+                                     and args.candidates == GuardConfig().candidates and args.adapter is None
+                                     and args.dtype == "auto"
                                      and args.backend == "transformers" and args.model is None),
     })
     if not args.skip_dev:
@@ -440,7 +443,7 @@ def main() -> None:
     parser.add_argument("--dev-per-kind", type=int, default=0, help="first K cases of each kind (0: all 150)")
     parser.add_argument("--paradetox-n", type=int, default=100)
     parser.add_argument("--cmd-n", type=int, default=50)
-    parser.add_argument("--candidates", type=int, default=4, help="guard candidates (greedy + sampled retries)")
+    parser.add_argument("--candidates", type=int, default=8, help="guard candidates (greedy + samples)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--model", default=None, help="base model: registry name or path (default: srllm's)")

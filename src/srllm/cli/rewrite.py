@@ -50,7 +50,7 @@ def rewrite(
                                          "--no-csv-escape writes them verbatim, for programs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON results instead of plain text."),
     candidates: int | None = typer.Option(None, min=1, max=16,
-                                          help="Guard: candidates per failing input (greedy + sampled; default 4)."),
+                                          help="Guard: candidates per failing input (greedy + sampled; default 8)."),
     guard_config: Path | None = typer.Option(None, help="Guard thresholds as JSON (fields of GuardConfig)."),
     engine: str = typer.Option("local", help="local, or ray: Ray Data map_batches over a Ray cluster (files only)."),
     ray_address: str | None = typer.Option(None, help="Ray cluster to join ('auto', 'ray://HOST:10001'); "

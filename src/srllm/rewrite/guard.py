@@ -68,8 +68,10 @@ class GuardConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # 4: on the dev cases 61 % pass at 1.3x the time of 2 candidates (53 %); README "Quality, measured".
-    candidates: int = Field(4, ge=1, le=16, description="greedy + (candidates - 1) sampled retries")
+    # 8: on the dev cases 74.7 % / 70.0 % pass (batch 16 / 8) against 68.7 % / 68.7 % with 4, the flag rate
+    # falls from 34 % / 31 % to 26 % / 26 % of harmful rows, at about 1.1x the time (only failing rows are
+    # retried); 16 passed 72.7 % at 2.2x the time with more silent harm. benchmarks/results/quality.md.
+    candidates: int = Field(8, ge=1, le=16, description="greedy + (candidates - 1) sampled retries")
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     seed: int = 0
