@@ -131,9 +131,11 @@ def test_a_teacher_round_runs_the_gguf_model_and_marks_its_pairs(tmp_path: Path,
     except Exception as exc:  # noqa: BLE001 - any reason the file is missing
         pytest.skip(f"the GGUF model is not pulled: {exc}")
     pool = _pool(tmp_path / "pool.jsonl", INSULTS)
+    # A registry name finds the model's pulled GGUF, as `srllm self-train --teacher NAME` does.
     manifest = run_round(RoundConfig(pool=str(pool), out=str(tmp_path / "t1"), candidates=2, eval_mix=None,
-                                     teacher=str(gguf)), guard=guard, progress=False)
+                                     teacher="smollm2-135m-instruct", teacher_shots=1), guard=guard, progress=False)
     assert manifest["provenance"] == "teacher" and manifest["model"]["name"] == gguf.name
+    assert manifest["config"]["teacher_shots"] == 1
     outcomes = [json.loads(line) for line in (tmp_path / "t1" / PROGRESS).read_text().splitlines()]
     assert len(outcomes) == len(INSULTS) and all(o["candidates"] >= 2 for o in outcomes if o["status"] != "benign")
     pairs = [json.loads(line) for line in (tmp_path / "t1" / "pairs.jsonl").read_text().splitlines()]
