@@ -211,20 +211,21 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     from srllm.rewrite.guard import GuardConfig
 
     name = args.name or variant
+    candidates = args.candidates or GuardConfig().candidates
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    rewriter = build(variant, args.candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
+    rewriter = build(variant, candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
                      args.model)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
     result.update({
-        "variant": variant, **VARIANTS[variant], "candidates": args.candidates if VARIANTS[variant]["guard"] else 1,
+        "variant": variant, **VARIANTS[variant], "candidates": candidates if VARIANTS[variant]["guard"] else 1,
         "model": rewriter.loaded.name, "adapter_path": rewriter.loaded.adapter, "method": rewriter.method,
         "dtype": getattr(rewriter.loaded, "dtype", None), "backend": args.backend,
         # The `default` object reads only a run of exactly what ships: shipped adapter, guard defaults.
         "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
-                                     and args.candidates == GuardConfig().candidates and args.adapter is None
+                                     and candidates == GuardConfig().candidates and args.adapter is None
                                      and args.dtype == "auto"
                                      and args.backend == "transformers" and args.model is None),
     })
@@ -443,7 +444,8 @@ def main() -> None:
     parser.add_argument("--dev-per-kind", type=int, default=0, help="first K cases of each kind (0: all 150)")
     parser.add_argument("--paradetox-n", type=int, default=100)
     parser.add_argument("--cmd-n", type=int, default=50)
-    parser.add_argument("--candidates", type=int, default=8, help="guard candidates (greedy + samples)")
+    parser.add_argument("--candidates", type=int, default=None,
+                        help="guard candidates (greedy + samples; default: the shipped GuardConfig's)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--adapter", default=None, help="adapter dir for adapter variants (default: shipped)")
     parser.add_argument("--model", default=None, help="base model: registry name or path (default: srllm's)")

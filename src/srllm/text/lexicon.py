@@ -79,10 +79,14 @@ def neutral_form(term: str) -> str | None:
     for table in _TABLES.values():
         if key in lexicon[table]:
             return str(lexicon[table][key])
-    for pattern, neutral in _age_caps():
-        if pattern.fullmatch(term.strip()):
-            return neutral
+    if (cap := _age_cap(term.strip())) is not None:
+        return _age_caps()[cap][1]
     return None
+
+
+def _age_cap(text: str) -> int | None:
+    """Which cap on experience (`_age_caps` index) `text` is, whole; None when it is none."""
+    return next((k for k, (pattern, _) in enumerate(_age_caps()) if pattern.fullmatch(text)), None)
 
 
 def _coded(text: str) -> list[Term]:
@@ -125,7 +129,5 @@ def kept_terms(source: str, candidate: str) -> list[Term]:
 def _term_key(text: str) -> str:
     """What makes two terms the same: the words of a listed phrase; the pattern of a cap on experience
     ("no more than five years" keeps "no more than 5 years of experience")."""
-    for k, (pattern, _) in enumerate(_age_caps()):
-        if pattern.fullmatch(text.strip()) or pattern.fullmatch(text):
-            return f"age cap {k}"
-    return " ".join(text.lower().split())
+    cap = _age_cap(text)
+    return f"age cap {cap}" if cap is not None else " ".join(text.lower().split())
