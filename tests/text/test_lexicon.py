@@ -63,3 +63,21 @@ def test_a_cap_kept_in_other_words_is_still_kept() -> None:
     assert [t.text for t in kept_terms(source, "Applicants should have at most four years in sales.")] == \
         ["at most four years"]
     assert kept_terms(source, "Applicants should have solid experience in sales.") == []
+
+
+@pytest.mark.parametrize("source, rewrite, kept", [
+    ("Native English speaker required for our support team in Dublin.",
+     "Our support team in Dublin is staffed with native English speakers.", ["native English speakers"]),
+    ("We're hiring waitresses for weekend shifts.", "We're hiring a waitress for weekend shifts.", ["waitress"]),
+    ("Join our team of salesmen; apply by May 2.", "Join our team as a salesman; apply by May 2.", ["salesman"]),
+])
+def test_a_coded_word_kept_in_the_singular_or_plural_is_still_kept(source: str, rewrite: str,
+                                                                   kept: list[str]) -> None:
+    assert [t.text for t in kept_terms(source, rewrite)] == kept
+
+
+def test_hiring_jargon_is_coded_in_postings_only() -> None:
+    ad = "We're hiring a rockstar ninja developer to own our backend roadmap."
+    assert [(t.text, t.neutral) for t in coded_terms(ad)] == [("rockstar", "skilled"), ("ninja", "expert")]
+    assert [t.text for t in kept_terms(ad, "We're hiring a skilled ninja developer for our backend.")] == ["ninja"]
+    assert coded_terms("My kids love ninja movies and their guitar guru.") == []

@@ -18,7 +18,6 @@ from srllm.text.lexicon import neutral_form
 # Words the judge may flag that are not in the lexicon's job lists (srllm.text.lexicon, which has the
 # gendered titles and age-coded wording): coded traits, and pronouns inside a flagged span.
 NEUTRAL_WORDS = {
-    "rockstar": "skilled", "ninja": "expert", "guru": "expert",
     "native english speaker": "fluent in English", "aggressive": "driven", "dominate": "grow",
     "he": "they", "his": "their", "him": "them", "she": "they", "her": "their",
 }

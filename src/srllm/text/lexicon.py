@@ -55,7 +55,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     return {"job_cues": _phrase_pattern(lexicon["job_cues"]),
             "gendered_title": _phrase_pattern(list(lexicon["gendered_titles"])),
             "age_coded": _phrase_pattern(list(lexicon["age_coded"])),
-            "origin_coded": _phrase_pattern(list(lexicon["origin_coded"]))}
+            "origin_coded": _phrase_pattern(list(lexicon["origin_coded"])),
+            "jargon_coded": _phrase_pattern([p for p in lexicon["jargon_coded"] if not p.startswith("_")])}
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +70,8 @@ def _age_caps() -> list[tuple[re.Pattern[str], str]]:
 
 
 # The phrase tables, each with the label its terms get.
-_TABLES = {"gendered_title": "gendered_titles", "age_coded": "age_coded", "origin_coded": "origin_coded"}
+_TABLES = {"gendered_title": "gendered_titles", "age_coded": "age_coded", "origin_coded": "origin_coded",
+           "jargon_coded": "jargon_coded"}
 
 
 def neutral_form(term: str) -> str | None:
@@ -127,7 +129,16 @@ def kept_terms(source: str, candidate: str) -> list[Term]:
 
 
 def _term_key(text: str) -> str:
-    """What makes two terms the same: the words of a listed phrase; the pattern of a cap on experience
-    ("no more than five years" keeps "no more than 5 years of experience")."""
+    """What makes two terms the same: the words of a listed phrase in the singular ("native English
+    speakers" keeps "native English speaker"); the pattern of a cap on experience ("no more than five
+    years" keeps "no more than 5 years of experience")."""
     cap = _age_cap(text)
-    return f"age cap {cap}" if cap is not None else " ".join(text.lower().split())
+    return f"age cap {cap}" if cap is not None else " ".join(_singular(w) for w in text.lower().split())
+
+
+def _singular(word: str) -> str:
+    """A listed word's singular, enough for the lexicon's plurals (speakers, waitresses, salesmen, heroes)."""
+    for plural, single in (("sses", "ss"), ("men", "man"), ("oes", "o"), ("ies", "y")):
+        if word.endswith(plural) and len(word) > len(plural) + 1:
+            return word[: -len(plural)] + single
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
