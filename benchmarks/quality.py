@@ -102,10 +102,12 @@ def demonstrations(k: int) -> list:
 
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
-          edit_candidate: str | None = None, backend: str = "transformers", model: str | None = None) -> Any:
-    from srllm.models import DEFAULT_MODEL, default_adapter_for, load_causal_lm
+          edit_candidate: str | None = None, backend: str = "transformers", model: str | None = None,
+          template: str | None = None) -> Any:
+    from srllm.models import DEFAULT_MODEL, adapter_template, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
+    from srllm.rewrite.marking import with_marks
 
     spec = VARIANTS[variant]
     model = model or DEFAULT_MODEL
@@ -119,10 +121,13 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: 
         rewriter = LlamaCppRewriter.from_model(model, adapter=adapter, k_shot=spec["shots"],
                                                outtype=gguf_type(dtype))
     else:
-        rewriter = Rewriter(load_causal_lm(model, adapter=adapter, dtype=dtype), shots=shots, chunk=True)
+        rewriter = Rewriter(load_causal_lm(model, adapter=adapter, dtype=dtype), shots=shots, chunk=True,
+                            template=template or adapter_template(adapter))
     overrides = {} if edit_candidate is None else {"edit_candidate": edit_candidate}
     config = GuardConfig(candidates=candidates, **overrides)
-    return GuardedRewriter(rewriter, config) if spec["guard"] else rewriter
+    if spec["guard"]:
+        return GuardedRewriter(rewriter, config)
+    return with_marks(rewriter)
 
 
 def rewrite_all(rewriter: Any, texts: list[str], batch_size: int) -> tuple[list[dict], float]:
@@ -215,7 +220,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
     rewriter = build(variant, candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
-                     args.model)
+                     args.model, args.template)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
@@ -455,6 +460,8 @@ def main() -> None:
     parser.add_argument("--edit-candidate", default=None, choices=["off", "first", "last"],
                         help="the judge's edit candidate: off, first (beside the greedy rewrite) or last (only "
                              "where every model candidate failed); default: the shipped GuardConfig's choice")
+    parser.add_argument("--template", default=None,
+                        help="prompt template (default: the adapter's own, from its manifest; else debias)")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -119,11 +119,12 @@ def rewrite(
                   skip_invalid=skip_invalid, errors_file=errors_file)
 
 
-def _check_prompting(template: str, demonstrations: Path | None) -> None:
+def _check_prompting(template: str | None, demonstrations: Path | None) -> None:
     """The prompt template and the demonstrations file, checked before a model loads (20-45 s)."""
     from srllm.prompts import get_template
 
-    get_template(template)
+    if template is not None:  # None: the adapter's own
+        get_template(template)
     if demonstrations is not None and not demonstrations.is_file():
         raise InputError("does not exist; check the path", path=str(demonstrations), field="demonstrations")
 

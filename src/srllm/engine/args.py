@@ -21,7 +21,8 @@ class EngineArgs(BaseModel):
     backend: str = Field("transformers", description="transformers, llama-cpp or openai (engine.loader.ENGINES).")
     base_url: str | None = Field(None, description="OpenAI-compatible server for --backend openai (…/v1).")
     remote_model: str | None = Field(None, description="Model name sent to --base-url (default: --model).")
-    template: str = Field("debias", description="Prompt template: debias, job or a JSON file.")
+    template: str | None = Field(None, description="Prompt template: debias, debias-marked, job or a JSON file "
+                                                   "(default: the one the adapter was trained with, else debias).")
     guard: bool = Field(True, description="Verify each rewrite, retry and flag (status, scores, reasons); "
                                           "transformers and llama-cpp backends.")
     max_new_tokens: int | None = Field(None, description="Fixed token budget per rewrite (default: scaled to "

@@ -216,7 +216,11 @@ class LlamaCppRewriter(ModelIdentity):
                    outtype: str = "f16", **options: Any) -> LlamaCppRewriter:
         """The registry model / model dir with its adapter merged into a cached GGUF, or a .gguf as it is.
         A k-shot prompt runs the base model, as the Rewriter does."""
+        from srllm.models import adapter_template
+
         path, merged = gguf_for(model, None if k_shot else adapter, outtype=outtype)
+        if not options.get("template"):  # the template the merged adapter was trained with
+            options["template"] = adapter_template(merged)
         return cls.load(path, k_shot=k_shot, adapter=merged, **options)
 
     def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> LlamaCppRewriter:

@@ -81,6 +81,6 @@ def load(args: EngineArgs) -> OpenAIChatEngine:
     if not args.base_url:
         raise SrllmError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
     return OpenAIChatEngine(args.base_url, model=args.model, remote_model=args.remote_model,
-                            template=args.template, max_tokens=args.max_new_tokens or 256,
+                            template=args.template or "debias", max_tokens=args.max_new_tokens or 256,
                             api_key=os.environ.get("SRLLM_REMOTE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
                             concurrency=args.max_batch_size)

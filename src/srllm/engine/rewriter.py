@@ -137,20 +137,22 @@ class Rewriter(ModelIdentity):
         adapter: str | Path | None = "auto",
         k_shot: int = 0,
         demonstrations: str | Path | None = None,
-        template: PromptTemplate | str = "debias",
+        template: PromptTemplate | str | None = None,
         settings: GenerationSettings | None = None,
         chunk: bool = False,
         seed: int = 0,
         dtype: str = "auto",
     ) -> Rewriter:
         """adapter: "auto" (the shipped default adapter when one exists), None, or a PEFT dir.
-        dtype: "auto" runs bf16 where the hardware computes it natively, else fp32 (`models.dtype`)."""
-        from srllm.models import default_adapter_for, resolve
+        dtype: "auto" runs bf16 where the hardware computes it natively, else fp32 (`models.dtype`).
+        template: None takes the one the adapter was trained with (`adapter_template`)."""
+        from srllm.models import adapter_template, default_adapter_for, resolve
 
         if adapter == "auto":
             adapter = default_adapter_for(resolve(model).name) if k_shot == 0 else None
         loaded = load_causal_lm(model, adapter=adapter, dtype=dtype)
-        return cls(loaded, template=template, shots=shots_for(k_shot, demonstrations, seed), settings=settings,
+        return cls(loaded, template=template or adapter_template(adapter),
+                   shots=shots_for(k_shot, demonstrations, seed), settings=settings,
                    chunk=chunk)
 
     def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> Rewriter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,21 @@ def default_adapter_for(model_name: str) -> Path | None:
     """The adapter srllm ships for a registry model, if one exists."""
     path = ASSETS_DIR / "adapters" / model_name
     return path if (path / "adapter_config.json").is_file() else None
+
+
+def adapter_template(adapter: str | Path | None) -> str:
+    """The built-in prompt template an adapter was trained with (its manifest's `prompt_template`), so a
+    marked adapter gets marked texts; "debias" for no adapter, no manifest, or a template file."""
+    from srllm.prompts import TEMPLATES
+
+    manifest = Path(adapter) / "manifest.json" if adapter else None
+    if manifest is None or not manifest.is_file():
+        return "debias"
+    try:
+        name = json.loads(manifest.read_text(encoding="utf-8")).get("prompt_template")
+    except (OSError, ValueError):
+        return "debias"
+    return name if isinstance(name, str) and name in TEMPLATES else "debias"
 
 
 def _quiet_transformers() -> None:

@@ -56,6 +56,13 @@ DEBIAS_USER = (
     "<text>{text}</text>"
 )
 
+# The marked template: the same instruction, told what `[[...]]` in the text means (prompts.marks).
+DEBIAS_MARKED_SYSTEM = DEBIAS_SYSTEM.replace(
+    "Answer with the rewritten text only.",
+    "Words between [[ and ]] were flagged as harmful: remove or neutralise them, keep every fact, and "
+    "never write the brackets. Answer with the rewritten text only.",
+)
+
 JOB_SYSTEM = (
     "You are an inclusive-hiring assistant. You rewrite job postings so that they are free "
     "of gender-, age-, race-, disability- and other biased or exclusionary wording (for "
@@ -77,6 +84,8 @@ class PromptTemplate(BaseModel):
     system: str
     user: str
     version: str = PROMPT_VERSION
+    # The text arrives with the judge's harmful spans between marks (prompts.marks); the engine adds them.
+    marks: bool = False
 
     def user_message(self, text: str) -> str:
         # A marker inside the text must not end the data block early (or open a second one).
@@ -86,6 +95,8 @@ class PromptTemplate(BaseModel):
 TEMPLATES: dict[str, PromptTemplate] = {
     "debias": PromptTemplate(name="debias", system=DEBIAS_SYSTEM, user=DEBIAS_USER),
     "job": PromptTemplate(name="job", system=JOB_SYSTEM, user=JOB_USER),
+    "debias-marked": PromptTemplate(name="debias-marked", system=DEBIAS_MARKED_SYSTEM, user=DEBIAS_USER,
+                                    version=f"{PROMPT_VERSION}-marks", marks=True),
 }
 
 

@@ -43,8 +43,10 @@ from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.progress import collect_in_order
+from srllm.prompts.marks import unmark
 from srllm.rewrite.edit import edit_candidate, merged_cuts, rough_seams
 from srllm.rewrite.injection import injection_cuts, instruction_payloads, obeyed_payload, rewrite_target
+from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 from srllm.text.lexicon import coded_terms, kept_terms
@@ -392,11 +394,6 @@ class Guard:
         return reasons
 
 
-def _lexicon_spans(text: str, spans: Sequence[Any]) -> list[Any]:
-    """The lexicon's words (`coded_terms`) that no judge span already covers, as spans of the input."""
-    return [t for t in coded_terms(text) if not any(s.start <= t.start and t.end <= s.end for s in spans)]
-
-
 def _span_dict(span: Any) -> dict[str, Any]:
     return {"start": span.start, "end": span.end, "label": span.label, "text": span.text,
             "score": round(float(span.score), 4)}
@@ -509,7 +506,7 @@ class GuardedRewriter(WrappedEngine):
             if self.guard.is_benign(scores, texts[i]):
                 yield i, self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
-                found = sorted([*verdict.spans, *_lexicon_spans(texts[i], verdict.spans)], key=lambda s: s.start)
+                found = harmful_spans(texts[i], verdict.spans)
                 result = self._result(texts[i], "", "flagged", prefixed, [])
                 result.spans = [_span_dict(s) for s in found]
                 pending.append((i, result, found))
@@ -534,7 +531,7 @@ class GuardedRewriter(WrappedEngine):
             scored = self.guard.harm_scores(list(changed.values()), judged)
         targets = {}
         for (i, target), verdict, scores in zip(changed.items(), judged, scored, strict=True):
-            spans = sorted([*verdict.spans, *_lexicon_spans(target, verdict.spans)], key=lambda s: s.start)
+            spans = harmful_spans(target, verdict.spans)
             targets[i] = _Target(target, spans, {"toxic": scores["toxic"], "bias": scores["bias"]},
                                  self.guard.is_benign(scores, target))
         return targets
@@ -567,8 +564,9 @@ class GuardedRewriter(WrappedEngine):
         retry: list[int] = []
         retries = self.guard.config.candidates > 1
         edit_mode = self.guard.config.edit_candidate
-        for k, out in self.rewriter.rewrite_stream(sources, batch_size=batch_size):
-            first[k], candidates[k] = out, [out.rewrite]
+        inputs = model_inputs(self.rewriter, sources, spans)
+        for k, out in self.rewriter.rewrite_stream(inputs, batch_size=batch_size):
+            first[k], candidates[k] = out, [unmark(out.rewrite)]
             if edit_mode == "first":
                 candidates[k] += self._edit(sources[k], spans[k], candidates[k])
             with self._scoring:
@@ -587,12 +585,13 @@ class GuardedRewriter(WrappedEngine):
 
         retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
         torch.manual_seed(self.guard.config.seed)  # reproducible samples
-        for r, out in self.sampler.generate_stream([sources[k] for k in retry], batch_size=batch_size):
+        for r, out in self.sampler.generate_stream([inputs[k] for k in retry], batch_size=batch_size):
             k = retry[r]
+            samples = [unmark(text) for text in out.candidates]
             with self._scoring:
-                [more] = self.guard.check([sources[k]], [out.candidates], [spans[k]], prompt=prompt,
+                [more] = self.guard.check([sources[k]], [samples], [spans[k]], prompt=prompt,
                                           source_harm=[harm[k]], originals=[originals[k]])
-            candidates[k].extend(out.candidates)
+            candidates[k].extend(samples)
             verdicts[k].extend(more)
             if edit_mode == "last":
                 self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt, originals)
@@ -700,7 +699,7 @@ def load_rewriter(
             config = config.model_copy(update={"candidates": candidates})
         checker = Guard(config).load(warm_up=warm_up)
     rewriter = _load_local(backend, model or DEFAULT_MODEL, rewriter_options)
-    return GuardedRewriter(rewriter, checker) if checker else rewriter
+    return GuardedRewriter(rewriter, checker) if checker else with_marks(rewriter)
 
 
 def _load_local(backend: str, model: str, options: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from srllm.engine.args import EngineArgs
 from srllm.engine.loader import load_engine
 from srllm.engine.protocol import RewriteEngine
 from srllm.rewrite.guard import Guard, GuardedRewriter
+from srllm.rewrite.marking import with_marks
 
 # Engines that run the model here and can draw samples for the guard's retries (`sampling().generate`).
 GUARDED_BACKENDS = ("transformers", "llama-cpp")
@@ -17,6 +18,6 @@ def load_guarded(args: EngineArgs) -> RewriteEngine:
     """A local model (the transformers or llama-cpp backend) is guarded unless args.guard is off: verify each
     rewrite, retry, flag. The guard's scorers load first, so a missing one fails before the model loads."""
     if not (args.guard and args.backend in GUARDED_BACKENDS):
-        return load_engine(args)
+        return with_marks(load_engine(args)) if args.backend in GUARDED_BACKENDS else load_engine(args)
     guard = Guard().load()
     return GuardedRewriter(load_engine(args), guard)

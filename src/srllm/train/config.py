@@ -65,7 +65,10 @@ class TrainConfig:
                                                                 "part. Repeatable.")
     dev: list[DataSource] = setting(default_factory=list, help="Dev CMD file (PATH#dev). Repeatable.")
     out: str = setting("runs/srllm", help="Run folder: adapter, manifest, checkpoints.")
-    template: str = setting("debias", help="Prompt template: debias | job | a JSON file.")
+    template: str = setting("debias", help="Prompt template: debias | debias-marked | job | a JSON file.")
+    mark_dropout: float = setting(0.25, help="With a marked template (debias-marked): the share of training "
+                                             "inputs with harmful spans that go unmarked, so the model also "
+                                             "rewrites harm the judge misses.")
     method_options: dict[str, Any] = setting(
         default_factory=dict, help="Method options (LoRA rank, prefix length, ...), checked by the method's own "
                                    "dataclass.")

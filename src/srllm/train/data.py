@@ -7,7 +7,7 @@ tokens get -100 so the model is never trained to reproduce the instruction or th
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,29 @@ def load_examples(sources: list[DataSource], ratios: tuple[float, float, float],
         raise InputError(f"the {role} split is empty: {names} gave no records with a safe variation; "
                          "pass a file with records (or a different split)", path=sources[0].path)
     return out
+
+
+def mark_examples(examples: list[Example], template: str, *, dropout: float, seed: int) -> list[Example]:
+    """With a marked template (`PromptTemplate.marks`), each input with its harmful spans between marks, as
+    the guard hands texts to the model (`rewrite.marking`); a seeded `dropout` share of the inputs that
+    have spans stays unmarked. Other templates: the examples unchanged."""
+    from srllm.prompts import get_template
+
+    if not get_template(template).marks or not examples:
+        return examples
+    from srllm.prompts.marks import mark_spans, neutralise_marks
+    from srllm.rewrite.marking import harmful_spans
+    from srllm.scorers.judge import load_judge
+
+    judged = load_judge().judge([example.text for example in examples])
+    rng = random.Random(seed)
+    marked = []
+    for example, verdict in zip(examples, judged, strict=True):
+        spans = harmful_spans(example.text, verdict.spans)
+        keep = bool(spans) and rng.random() >= dropout
+        text = mark_spans(example.text, spans) if keep else neutralise_marks(example.text)
+        marked.append(replace(example, text=text))
+    return marked
 
 
 def encode_causal(tokenizer: Any, example: Example, template: str, max_length: int) -> dict[str, list[int]] | None:

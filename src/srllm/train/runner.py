@@ -24,7 +24,7 @@ from srllm.train.common import (
     thread_count,
 )
 from srllm.train.config import TrainConfig
-from srllm.train.data import ExampleSet, load_examples, prompt_head_length, tokenize
+from srllm.train.data import ExampleSet, load_examples, mark_examples, prompt_head_length, tokenize
 from srllm.train.energy import EnergyMeter, energy_report
 from srllm.train.manifest import git_revision, library_versions, model_hash, write_manifest
 from srllm.train.methods import TrainingMethod, get_method
@@ -123,6 +123,9 @@ def train(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -
     train_set = load_examples(config.data, config.split_ratios, config.seed, role="training",
                               split_seed=config.split_seed)
     dev_set = load_examples(config.dev, config.split_ratios, config.seed, role="dev", split_seed=config.split_seed)
+    train_set.examples = mark_examples(train_set.examples, config.template, dropout=config.mark_dropout,
+                                       seed=config.seed)
+    dev_set.examples = mark_examples(dev_set.examples, config.template, dropout=0.0, seed=config.seed)
     out = Path(config.out)
     resume_from = last_checkpoint(out) if config.resume else None
     if config.resume and resume_from is None:

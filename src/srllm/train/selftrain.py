@@ -223,7 +223,9 @@ class RoundSampler:
     def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
         import torch
 
+        from srllm.prompts.marks import unmark
         from srllm.rewrite.injection import rewrite_target
+        from srllm.rewrite.marking import harmful_spans, model_inputs
 
         originals = [item.text for item, _ in pending]
         # As the guarded rewriter does: the model sees the text without what it says to the model, and the
@@ -231,17 +233,18 @@ class RoundSampler:
         # drop the instruction).
         sources = [rewrite_target(text) for text in originals]
         changed = [k for k, (source, text) in enumerate(zip(sources, originals, strict=True)) if source != text]
-        spans = [found for _, found in pending]
+        spans = [harmful_spans(text, found) for text, (_, found) in zip(originals, pending, strict=True)]
         for k, verdict in zip(changed, self.guard.judged([sources[k] for k in changed]) if changed else [],
                               strict=True):
-            spans[k] = verdict.spans
-        greedy = self.rewriter.generate(sources, batch_size=batch_size)
-        groups: list[list[tuple[str, str]]] = [[(out.candidates[0] if out.candidates else "", "greedy")]
+            spans[k] = harmful_spans(sources[k], verdict.spans)
+        inputs = model_inputs(self.rewriter, sources, spans)  # marked, for a marked template
+        greedy = self.rewriter.generate(inputs, batch_size=batch_size)
+        groups: list[list[tuple[str, str]]] = [[(unmark(out.candidates[0]) if out.candidates else "", "greedy")]
                                                for out in greedy]
         if self.sampler is not None:
             torch.manual_seed(self.seed)
-            for group, out in zip(groups, self.sampler.generate(sources, batch_size=batch_size), strict=True):
-                group.extend((text, "sample") for text in out.candidates)
+            for group, out in zip(groups, self.sampler.generate(inputs, batch_size=batch_size), strict=True):
+                group.extend((unmark(text), "sample") for text in out.candidates)
         if self.edit:
             for group, source, found in zip(groups, sources, spans, strict=True):
                 # Guard.edit: no candidate whose cuts left a rough seam (it would teach the model broken text).

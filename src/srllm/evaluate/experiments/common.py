@@ -103,12 +103,15 @@ def load_variant_model(model: str, variant: VariantSpec, ctx: RunContext) -> Loa
     return ModelPool(model, ctx).variant(variant)
 
 
-def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "debias",
+def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str | None = None,
                   demonstrations: str | None = None, exclude_texts: Sequence[str] = (),
-                  max_new_tokens: int | None = None, seed: int = 0) -> Any | None:
-    """A Rewriter for the variant, or None (with a note) when it cannot be built."""
+                  max_new_tokens: int | None = None, seed: int = 0, chunk: bool = False) -> Any | None:
+    """A Rewriter for the variant, or None (with a note) when it cannot be built. `template` None: the one
+    the variant's adapter was trained with (a marked one gets the judge's marks, `with_marks`), else debias."""
     from srllm.engine.rewriter import GenerationSettings, Rewriter, default_demonstrations
+    from srllm.models import adapter_template
     from srllm.prompts import load_demonstrations, select_shots
+    from srllm.rewrite.marking import with_marks
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     shots = []
@@ -130,7 +133,8 @@ def make_rewriter(pool: ModelPool, variant: VariantSpec, *, template: str = "deb
     loaded = pool.variant(variant)
     if variant.kind == "prompt":
         pool.ctx.uses_model(loaded.name, None, variant.name, "rewriter")
-    return Rewriter(loaded, template=template, shots=shots, settings=settings)
+    return with_marks(Rewriter(loaded, template=template or adapter_template(loaded.adapter), shots=shots,
+                               settings=settings, chunk=chunk))
 
 
 class OneRewriterConfig(ExperimentConfig):
@@ -158,17 +162,16 @@ def first_rewriter(pool: ModelPool, config: OneRewriterConfig, texts: Sequence[s
 
 
 def variant_outputs(pool: ModelPool, variant: VariantSpec, texts: Sequence[str], config: ExperimentConfig, *,
-                    template: str = "debias", demonstrations: str | None = None,
+                    template: str | None = None, demonstrations: str | None = None,
                     chunk: bool = False) -> list[str] | None:
     """What one variant makes of the texts (methods, jobs): the texts themselves for 'original', else its
     rewrites; None (with a note) when the variant cannot be built here."""
     if variant.kind == "original":
         return list(texts)
     rewriter = make_rewriter(pool, variant, template=template, demonstrations=demonstrations, exclude_texts=texts,
-                             max_new_tokens=config.max_new_tokens, seed=config.seed)
+                             max_new_tokens=config.max_new_tokens, seed=config.seed, chunk=chunk)
     if rewriter is None:
         return None
-    rewriter.chunk = chunk
     results = rewriter.rewrite(list(texts), batch_size=config.batch_size, progress=config.progress)
     # Empty rewrites stay empty: they are the method's failures, not the unchanged text.
     return [r.rewrite for r in results]

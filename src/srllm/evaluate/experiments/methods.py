@@ -46,7 +46,7 @@ class MethodsConfig(ExperimentConfig):
     lora: str | None = None
     qlora: str | None = None
     demonstrations: str | None = None
-    template: str = "debias"
+    template: str | None = None  # None: the adapter's own (prompting variants: debias)
     toxigen_label: str = "hate"  # hate | neutral | all
     bold_domains: list[str] | None = None
     bold_max_new_tokens: int = 30
