@@ -221,11 +221,8 @@ class RoundSampler:
         return [outcomes[item.id] for item in items]
 
     def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
-        import torch
-
-        from srllm.prompts.marks import unmark
         from srllm.rewrite.injection import rewrite_target
-        from srllm.rewrite.marking import harmful_spans, model_inputs
+        from srllm.rewrite.marking import harmful_spans
 
         originals = [item.text for item, _ in pending]
         # As the guarded rewriter does: the model sees the text without what it says to the model, and the
@@ -234,9 +231,40 @@ class RoundSampler:
         sources = [rewrite_target(text) for text in originals]
         changed = [k for k, (source, text) in enumerate(zip(sources, originals, strict=True)) if source != text]
         spans = [harmful_spans(text, found) for text, (_, found) in zip(originals, pending, strict=True)]
-        for k, verdict in zip(changed, self.guard.judged([sources[k] for k in changed]) if changed else [],
-                              strict=True):
+        cut = self._benign_after_cut(changed, sources, spans)
+        # As the guard does: an input harmful only in its instructions is kept as the text without them.
+        done = [Outcome(item.id, item.kind, item.source, item.text, "kept", sources[k], "cut")
+                for k, (item, _) in enumerate(pending) if k in cut]
+        rest = [k for k in range(len(pending)) if k not in cut]
+        if not rest:
+            return done
+        return done + self._generate([pending[k] for k in rest], [originals[k] for k in rest],
+                                     [sources[k] for k in rest], [spans[k] for k in rest], batch_size)
+
+    def _benign_after_cut(self, changed: list[int], sources: list[str], spans: list[list[Any]]) -> set[int]:
+        """Judge each cut target (its spans replace the input's in `spans`); the ones benign without the
+        instructions to the model."""
+        from srllm.rewrite.marking import harmful_spans
+
+        if not changed:
+            return set()
+        targets = [sources[k] for k in changed]
+        judged = self.guard.judged(targets)
+        benign = set()
+        for k, verdict, scores in zip(changed, judged, self.guard.harm_scores(targets, judged), strict=True):
             spans[k] = harmful_spans(sources[k], verdict.spans)
+            if self.guard.is_benign(scores, sources[k]):
+                benign.add(k)
+        return benign
+
+    def _generate(self, pending: list[tuple[PoolItem, Any]], originals: list[str], sources: list[str],
+                  spans: list[list[Any]], batch_size: int) -> list[Outcome]:
+        """Candidates from the model (greedy, samples) and the edit, checked by the guard; one outcome each."""
+        import torch
+
+        from srllm.prompts.marks import unmark
+        from srllm.rewrite.marking import model_inputs
+
         inputs = model_inputs(self.rewriter, sources, spans)  # marked, for a marked template
         greedy = self.rewriter.generate(inputs, batch_size=batch_size)
         groups: list[list[tuple[str, str]]] = [[(unmark(out.candidates[0]) if out.candidates else "", "greedy")]
