@@ -85,3 +85,12 @@ def test_training_inputs_are_marked_for_a_marked_template_only() -> None:
     assert [e.response for e in marked] == [e.response for e in examples]
     assert mark_examples(examples, "debias", dropout=0.0, seed=0) == examples
     assert "[[" not in mark_examples(examples, "debias-marked", dropout=1.0, seed=0)[0].text
+
+
+def test_the_screen_gives_spans_scores_and_the_benign_verdict_in_one_call() -> None:
+    ad = "We need a salesman for our Leeds branch; apply by 3 May."
+    insult, benign, job = Guard(GuardConfig()).load().screen([INSULT, BENIGN, ad])
+    assert not insult.benign and any("idiot" in s.text for s in insult.spans)
+    assert insult.harm == {"toxic": insult.scores["toxic"], "bias": insult.scores["bias"]}
+    assert benign.benign and benign.spans == []
+    assert not job.benign and "salesman" in [s.text for s in job.spans]  # the lexicon's word, not the judge's

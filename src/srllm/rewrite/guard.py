@@ -176,13 +176,19 @@ class Verdict:
         return self.scores.get("similarity", 0.0) - 0.5 * harm - 0.5 * judged
 
 
-class _Target(NamedTuple):
-    """The text a row's model sees instead of its input (`rewrite_target`), judged on its own."""
+class Screened(NamedTuple):
+    """A text as the screen sees it (`Guard.screen`): its harmful spans (the judge's and the lexicon's), its
+    scores (`harm_scores`) and whether it is benign (`is_benign`)."""
 
     text: str
     spans: list[Any]
-    harm: dict[str, float]
+    scores: dict[str, float]
     benign: bool
+
+    @property
+    def harm(self) -> dict[str, float]:
+        """What the bias-change check compares a candidate with: the judge's toxic and the bias head's score."""
+        return {"toxic": self.scores["toxic"], "bias": self.scores["bias"]}
 
 
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
@@ -277,6 +283,15 @@ class Guard:
         return (max(scores["toxic"], scores["stereotype"]) <= self.benign_harm
                 and scores["toxicity"] <= c.benign_toxicity and scores["profanity"] <= c.benign_profanity
                 and scores["bias"] <= c.benign_bias)
+
+    def screen(self, texts: Sequence[str]) -> list[Screened]:
+        """Each text judged and scored as an input is (the guarded rewriter's screen, its cut targets, and
+        self-training's inputs all ask this)."""
+        texts = list(texts)
+        judged = self.judged(texts) if texts else []
+        scores = self.harm_scores(texts, judged)
+        return [Screened(text, harmful_spans(text, verdict.spans), found, self.is_benign(found, text))
+                for text, verdict, found in zip(texts, judged, scores, strict=True)]
 
     def harmful_words(self, text: str, spans: Sequence[Any] = ()) -> set[str]:
         """Capitalised words of the input that are the harm (slurs as names, words inside a harmful span)."""
@@ -498,18 +513,16 @@ class GuardedRewriter(WrappedEngine):
             else:
                 yield i, early
         with self._scoring:
-            judged = self.guard.judged([texts[i] for i in scorable])
-            input_scores = self.guard.harm_scores([texts[i] for i in scorable], judged)
+            screened = self.guard.screen([texts[i] for i in scorable])
         pending: list[tuple[int, GuardedResult, list[Any]]] = []
-        for i, scores, verdict in zip(scorable, input_scores, judged, strict=True):
-            prefixed = {f"input_{key}": value for key, value in scores.items()}
-            if self.guard.is_benign(scores, texts[i]):
+        for i, seen in zip(scorable, screened, strict=True):
+            prefixed = {f"input_{key}": value for key, value in seen.scores.items()}
+            if seen.benign:
                 yield i, self._result(texts[i], texts[i], "unchanged", prefixed, ["benign input"])
             else:
-                found = harmful_spans(texts[i], verdict.spans)
                 result = self._result(texts[i], "", "flagged", prefixed, [])
-                result.spans = [_span_dict(s) for s in found]
-                pending.append((i, result, found))
+                result.spans = [_span_dict(s) for s in seen.spans]
+                pending.append((i, result, seen.spans))
         targets = self._targets(texts, pending)
         for i, result, _ in pending:
             if i in targets and targets[i].benign:
@@ -520,21 +533,16 @@ class GuardedRewriter(WrappedEngine):
         if pending:
             yield from self._rewrite_pending(texts, pending, batch_size, targets)
 
-    def _targets(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]]) -> dict[int, _Target]:
+    def _targets(self, texts: Sequence[str],
+                 pending: list[tuple[int, GuardedResult, list[Any]]]) -> dict[int, Screened]:
         """For each pending row whose text speaks to the model (`rewrite_target` differs), the text to rewrite
         instead, judged on its own: its spans and harm, and whether it is benign without the instructions."""
         changed = {i: target for i, _, _ in pending if (target := rewrite_target(texts[i])) != texts[i]}
         if not changed:
             return {}
         with self._scoring:
-            judged = self.guard.judged(list(changed.values()))
-            scored = self.guard.harm_scores(list(changed.values()), judged)
-        targets = {}
-        for (i, target), verdict, scores in zip(changed.items(), judged, scored, strict=True):
-            spans = harmful_spans(target, verdict.spans)
-            targets[i] = _Target(target, spans, {"toxic": scores["toxic"], "bias": scores["bias"]},
-                                 self.guard.is_benign(scores, target))
-        return targets
+            screened = self.guard.screen(list(changed.values()))
+        return dict(zip(changed, screened, strict=True))
 
     def _screen(self, text: str) -> GuardedResult | None:
         """A status for input the model should never see; None for input to score."""
@@ -547,7 +555,7 @@ class GuardedRewriter(WrappedEngine):
         return None
 
     def _rewrite_pending(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
-                         batch_size: int, targets: dict[int, _Target]) -> Iterator[tuple[int, GuardedResult]]:
+                         batch_size: int, targets: dict[int, Screened]) -> Iterator[tuple[int, GuardedResult]]:
         """Each pending row's greedy rewrite is checked as it finishes (its own scoring call, so a row's
         verdict does not depend on which rows finished beside it); a row that passes is done. The rows
         that fail get their sampled retries together afterwards, in input order, under the fixed seed.
@@ -717,5 +725,5 @@ def _load_local(backend: str, model: str, options: dict[str, Any]) -> Any:
                      "--engine ray or `srllm serve`", field="backend")
 
 
-__all__ = ["SCORE_KEYS", "GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Verdict",
-           "load_rewriter", "meta_text"]
+__all__ = ["SCORE_KEYS", "GenerationSettings", "Guard", "GuardConfig", "GuardedResult", "GuardedRewriter", "Screened",
+           "Verdict", "load_rewriter", "meta_text"]

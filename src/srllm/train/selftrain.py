@@ -206,15 +206,12 @@ class RoundSampler:
                 outcomes[item.id] = Outcome(item.id, item.kind, item.source, item.text, "leak")
             else:
                 scored.append(item)
-        texts = [item.text for item in scored]
-        judged = self.guard.judged(texts) if texts else []
-        harm = self.guard.harm_scores(texts, judged) if texts else []
         pending = []
-        for item, verdict, scores in zip(scored, judged, harm, strict=True):
-            if self.guard.is_benign(scores, item.text):
+        for item, seen in zip(scored, self.guard.screen([item.text for item in scored]), strict=True):
+            if seen.benign:
                 outcomes[item.id] = Outcome(item.id, item.kind, item.source, item.text, "benign")
             else:
-                pending.append((item, verdict.spans))
+                pending.append((item, seen.spans))
         if pending:
             for outcome in self._sample(pending, batch_size):
                 outcomes[outcome.id] = outcome
@@ -222,7 +219,6 @@ class RoundSampler:
 
     def _sample(self, pending: list[tuple[PoolItem, Any]], batch_size: int) -> list[Outcome]:
         from srllm.rewrite.injection import rewrite_target
-        from srllm.rewrite.marking import harmful_spans
 
         originals = [item.text for item, _ in pending]
         # As the guarded rewriter does: the model sees the text without what it says to the model, and the
@@ -230,7 +226,7 @@ class RoundSampler:
         # drop the instruction).
         sources = [rewrite_target(text) for text in originals]
         changed = [k for k, (source, text) in enumerate(zip(sources, originals, strict=True)) if source != text]
-        spans = [harmful_spans(text, found) for text, (_, found) in zip(originals, pending, strict=True)]
+        spans = [found for _, found in pending]  # the screen's: the judge's and the lexicon's
         cut = self._benign_after_cut(changed, sources, spans)
         # As the guard does: an input harmful only in its instructions is kept as the text without them.
         done = [Outcome(item.id, item.kind, item.source, item.text, "kept", sources[k], "cut")
@@ -244,16 +240,10 @@ class RoundSampler:
     def _benign_after_cut(self, changed: list[int], sources: list[str], spans: list[list[Any]]) -> set[int]:
         """Judge each cut target (its spans replace the input's in `spans`); the ones benign without the
         instructions to the model."""
-        from srllm.rewrite.marking import harmful_spans
-
-        if not changed:
-            return set()
-        targets = [sources[k] for k in changed]
-        judged = self.guard.judged(targets)
         benign = set()
-        for k, verdict, scores in zip(changed, judged, self.guard.harm_scores(targets, judged), strict=True):
-            spans[k] = harmful_spans(sources[k], verdict.spans)
-            if self.guard.is_benign(scores, sources[k]):
+        for k, seen in zip(changed, self.guard.screen([sources[k] for k in changed]), strict=True):
+            spans[k] = seen.spans
+            if seen.benign:
                 benign.add(k)
         return benign
 
