@@ -6,6 +6,7 @@ import pytest
 
 from srllm.prompts import build_messages, get_template
 from srllm.prompts.marks import mark_spans, neutralise_marks, unmark
+from srllm.rewrite.marking import mark_text
 
 
 class Span(NamedTuple):
@@ -23,7 +24,7 @@ def _span(text: str, words: str) -> Span:
 
 def test_each_span_is_marked_and_overlapping_ones_merge() -> None:
     spans = [_span(TEXT, "Hey losers"), _span(TEXT, "spineless wimps"), _span(TEXT, "wimps")]
-    assert mark_spans(TEXT, spans) == "[[Hey losers]], your team got crushed 6-0, you [[spineless wimps]]."
+    assert mark_text(TEXT, spans) == "[[Hey losers]], your team got crushed 6-0, you [[spineless wimps]]."
 
 
 def test_the_users_own_brackets_never_mark_or_close_a_mark() -> None:

@@ -26,19 +26,15 @@ def neutralise_marks(text: str) -> str:
 
 
 def mark_spans(text: str, spans: Sequence[Any]) -> str:
-    """`text` with each span (anything with start/end offsets into it; overlapping ones merged) between marks."""
-    merged: list[list[int]] = []
-    for span in sorted(spans, key=lambda s: s.start):
+    """`text` with each span (anything with start/end offsets into it, in order and not overlapping: the
+    caller merges them, `rewrite.marking.mark_text`) between marks."""
+    out, at = [], 0
+    for span in spans:
         if span.end <= span.start:
             continue
-        if merged and span.start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], span.end)
-        else:
-            merged.append([span.start, span.end])
-    out, at = [], 0
-    for start, end in merged:
-        out += [neutralise_marks(text[at:start]), MARK_OPEN, neutralise_marks(text[start:end]), MARK_CLOSE]
-        at = end
+        out += [neutralise_marks(text[at:span.start]), MARK_OPEN, neutralise_marks(text[span.start:span.end]),
+                MARK_CLOSE]
+        at = span.end
     out.append(neutralise_marks(text[at:]))
     return "".join(out)
 

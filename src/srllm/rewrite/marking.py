@@ -13,6 +13,7 @@ from typing import Any
 from srllm.engine.protocol import RewriteResult, WrappedEngine
 from srllm.progress import collect_in_order
 from srllm.prompts.marks import mark_spans, unmark
+from srllm.rewrite.edit import merged_cuts
 from srllm.text.lexicon import coded_terms
 
 
@@ -20,6 +21,11 @@ def harmful_spans(text: str, judge_spans: Sequence[Any]) -> list[Any]:
     """The judge's spans of `text` plus the lexicon's terms (`coded_terms`) that none of them covers, in order."""
     extra = [t for t in coded_terms(text) if not any(s.start <= t.start and t.end <= s.end for s in judge_spans)]
     return sorted([*judge_spans, *extra], key=lambda s: s.start)
+
+
+def mark_text(text: str, spans: Sequence[Any]) -> str:
+    """`text` with its spans between marks, overlapping spans merged first (`merged_cuts`, as the edit does)."""
+    return mark_spans(text, merged_cuts(spans))
 
 
 def marks(engine: Any) -> bool:
@@ -31,7 +37,7 @@ def model_inputs(engine: Any, texts: Sequence[str], spans: Sequence[Sequence[Any
     """The texts as `engine` should get them: marked when its template wants marks, else unchanged."""
     if not marks(engine):
         return list(texts)
-    return [mark_spans(text, found) for text, found in zip(texts, spans, strict=True)]
+    return [mark_text(text, found) for text, found in zip(texts, spans, strict=True)]
 
 
 class MarkedRewriter(WrappedEngine):
@@ -66,11 +72,12 @@ class MarkedRewriter(WrappedEngine):
 
 
 def with_marks(engine: Any, judge: Any = None) -> Any:
-    """`engine` itself, or for a marked template wrapped in `MarkedRewriter` (the shipped judge unless given)."""
+    """`engine` itself, or for a marked template wrapped in `MarkedRewriter` (the shipped judge, the one the
+    process shares, unless given)."""
     if not marks(engine):
         return engine
     if judge is None:
-        from srllm.scorers.judge import load_judge
+        from srllm.scorers.judge import shared_judge
 
-        judge = load_judge()
+        judge = shared_judge()
     return MarkedRewriter(engine, judge)

@@ -115,17 +115,17 @@ def mark_examples(examples: list[Example], template: str, *, dropout: float, see
 
     if not get_template(template).marks or not examples:
         return examples
-    from srllm.prompts.marks import mark_spans, neutralise_marks
-    from srllm.rewrite.marking import harmful_spans
-    from srllm.scorers.judge import load_judge
+    from srllm.prompts.marks import neutralise_marks
+    from srllm.rewrite.marking import harmful_spans, mark_text
+    from srllm.scorers.judge import shared_judge
 
-    judged = load_judge().judge([example.text for example in examples])
+    judged = shared_judge().judge([example.text for example in examples])
     rng = random.Random(seed)
     marked = []
     for example, verdict in zip(examples, judged, strict=True):
         spans = harmful_spans(example.text, verdict.spans)
         keep = bool(spans) and rng.random() >= dropout
-        text = mark_spans(example.text, spans) if keep else neutralise_marks(example.text)
+        text = mark_text(example.text, spans) if keep else neutralise_marks(example.text)
         marked.append(replace(example, text=text))
     return marked
 
