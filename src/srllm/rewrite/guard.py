@@ -47,10 +47,12 @@ from srllm.prompts.marks import unmark
 from srllm.rewrite.edit import edit_candidate, merged_cuts, rough_seams
 from srllm.rewrite.injection import injection_cuts, instruction_payloads, obeyed_payload, rewrite_target
 from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
+from srllm.scorers.embeddings import cosine_matrix
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
 from srllm.text.lexicon import coded_terms, kept_terms
 from srllm.text.meta import meta_text
+from srllm.text.nouns import dropped_nouns, key_nouns, tagger
 
 Status = Literal["ok", "unchanged", "flagged", "skipped"]
 SCORERS = ("judge", "toxicity", "profanity", "bias", "similarity")
@@ -114,6 +116,10 @@ class GuardConfig(BaseModel):
     length_slack: int = 40
     min_length_ratio: float = 0.3
     require_facts: bool = True
+    # ... and its key nouns outside the harmful spans (srllm.text.nouns: "the sidewalks", "the receptionist"),
+    # each as the same word or, where `noun_similarity` is set, a word at least that close in meaning.
+    require_nouns: bool = True
+    noun_similarity: float | None = Field(0.6, ge=0, le=1)
     # ... and not add to it: more names and numbers than this that the input lacks fail ("adds text not in
     # the input"). Of the 4,190 human reference rewrites in data/mix none adds two; 22 add one ("US", "CVs").
     max_added_facts: int = Field(1, ge=0)
@@ -195,6 +201,7 @@ _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
 
 # Reasons that make a candidate a payload rather than a rewrite: a flagged row never carries one.
 ADDS_TEXT = "adds text not in the input"
+DROPS_CONTENT = "content dropped"
 FOLLOWS_INSTRUCTION = "follows an instruction in the input"
 REPEATS_PROMPT = "repeats the prompt's instructions"
 PAYLOAD_REASONS = (ADDS_TEXT, FOLLOWS_INSTRUCTION, REPEATS_PROMPT)
@@ -231,6 +238,8 @@ class Guard:
                     f"the guard's '{name}' scorer could not load ({exc}); fix it, or pass --no-guard "
                     "to rewrite without checking the output"
                 ) from exc
+        if self.config.require_nouns:
+            tagger()  # a missing tagger is named at load, not at the first candidate
         return self
 
     @property
@@ -328,14 +337,25 @@ class Guard:
         checks_bias = self.config.min_bias_drop is not None and bool(flat)
         source_bias = self._source_bias(sources, source_harm, judged) if checks_bias else [0.0] * len(sources)
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
-        excluded = [self.harmful_words(source, spans) | _payload_words(original) if self.config.require_facts
+        checks_words = self.config.require_facts or self.config.require_nouns
+        excluded = [self.harmful_words(source, spans) | _payload_words(original) if checks_words
                     else set() for source, original, spans in zip(sources, originals, source_spans, strict=True)]
+        nouns = (key_nouns(sources, [[(s.start, s.end) for s in spans] for spans in source_spans], excluded)
+                 if self.config.require_nouns and flat else [[] for _ in sources])
         verdicts: list[list[Verdict]] = [[] for _ in sources]
         for (i, text), scores, sim in zip(pairs, harm, similarity, strict=True):
             scores = {**scores, "similarity": sim["similarity"], "bias_input": source_bias[i]}
             verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt,
-                                             originals[i]))
+                                             originals[i], nouns[i]))
         return verdicts
+
+    def dropped_nouns(self, nouns: Sequence[str], text: str) -> list[str]:
+        """The source's key `nouns` the candidate lacks (srllm.text.nouns.dropped_nouns)."""
+        threshold = self.config.noun_similarity
+        if threshold is None:
+            return dropped_nouns(nouns, text)
+        path = getattr(self.scorers["similarity"], "model_path", None)
+        return dropped_nouns(nouns, text, lambda words, others: cosine_matrix(words, others, path), threshold)
 
     def _source_bias(self, sources: Sequence[str], harm: Sequence[dict[str, float]] | None = None,
                      judged: Sequence[Any] | None = None) -> list[float]:
@@ -350,7 +370,8 @@ class Guard:
         return [h["bias"] if h["toxic"] <= self.config.max_toxic else 0.0 for h in harm]
 
     def _verdict(self, source: str, text: str, scores: dict[str, float], excluded: set[str],
-                 spans: Sequence[Any] = (), prompt: str = "", original: str | None = None) -> Verdict:
+                 spans: Sequence[Any] = (), prompt: str = "", original: str | None = None,
+                 nouns: Sequence[str] = ()) -> Verdict:
         c = self.config
         # The source's score for the bias-change check, not one of the row's score keys (SCORE_KEYS).
         bias_input = scores.pop("bias_input", 0.0)
@@ -377,6 +398,8 @@ class Guard:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
         if missing:
             reasons.append("facts dropped: " + ", ".join(fact.text for fact in missing))
+        if nouns and (dropped := self.dropped_nouns(nouns, text)):
+            reasons.append(f"{DROPS_CONTENT}: " + ", ".join(dropped))
         if meta := meta_text(text, source):
             reasons.append("meta text: " + "; ".join(meta))
         reasons += self._payload_reasons(source, text, scores, prompt, original or source)

@@ -129,6 +129,12 @@ def pair_cosine(sources: list[str], targets: list[str], path: str | None = None)
     return np.clip((left * right).sum(axis=1), -1.0, 1.0)
 
 
+def cosine_matrix(texts: list[str], others: list[str], path: str | None = None) -> np.ndarray:
+    """Cosine of every text with every one of `others`, shape (len(texts), len(others))."""
+    both = embed(list(texts) + list(others), path)
+    return both[: len(texts)] @ both[len(texts):].T
+
+
 @register_scorer("similarity")
 class EmbeddingSimilarity(Scorer):
     """Pairwise: cosine of all-MiniLM-L6-v2 embeddings of original and rewrite (1 = same meaning)."""
