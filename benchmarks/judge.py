@@ -222,13 +222,19 @@ def _num(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.3f}"
 
 
+ABLATIONS = {"without_bias_change_check": ("the bias-change check", {"min_bias_drop": None}),
+             "without_noun_check": ("the key-noun check", {"require_nouns": False})}
+
+
 def _guard_ablation(r: dict) -> list[str]:
-    without = (r.get("guard") or {}).get("without_bias_change_check")
-    if not without:
-        return []
-    return [f"| guard ok precision without the bias-change check | {_num(without['precision'])} | | |",
-            f"| guard ok recall (with / without that check) | {_num(r['guard']['recall'])} / "
-            f"{_num(without['recall'])} | | |"]
+    lines = []
+    for key, (what, _) in ABLATIONS.items():
+        without = (r.get("guard") or {}).get(key)
+        if without:
+            lines += [f"| guard ok precision without {what} | {_num(without['precision'])} | | |",
+                      f"| guard ok recall (with / without {what}) | {_num(r['guard']['recall'])} / "
+                      f"{_num(without['recall'])} | | |"]
+    return lines
 
 
 def markdown(r: dict) -> str:
@@ -259,11 +265,12 @@ def markdown(r: dict) -> str:
 
 
 def guard_with_ablation(shared: Path) -> dict | None:
-    """The guard's ok precision as shipped, and without its bias-change check (what that check adds)."""
+    """The guard's ok precision as shipped, and without each of its ABLATIONS checks (what that check adds)."""
     gp = guard_precision(shared)
     if gp is not None:
-        without = guard_precision(shared, min_bias_drop=None)
-        gp["without_bias_change_check"] = without and {k: without[k] for k in ("precision", "recall")}
+        for key, (_, overrides) in ABLATIONS.items():
+            without = guard_precision(shared, **overrides)
+            gp[key] = without and {k: without[k] for k in ("precision", "recall")}
     return gp
 
 
