@@ -36,6 +36,11 @@ def test_a_dropped_noun_is_named_and_a_kept_or_synonymous_one_is_not() -> None:
     with_synonyms = dropped_nouns(["doctor", "sidewalks"], "The physician waited on the street.", cosine_matrix, 0.6)
     assert with_synonyms == ["sidewalks"]
     assert dropped_nouns(["doctor"], "The physician waited.") == ["doctor"]  # without the embedder: dropped
+    # A related word the source already had is not a synonym: "office" does not stand in for "receptionist".
+    source = "Seeking a young receptionist for our office."
+    assert cosine_matrix(["receptionist"], ["office"])[0][0] >= 0.6
+    assert dropped_nouns(["receptionist"], "Seeking a person for our office.", cosine_matrix, 0.6,
+                         source=source) == ["receptionist"]
 
 
 @pytest.mark.parametrize("threshold", [0.6, None])

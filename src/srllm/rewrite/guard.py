@@ -349,13 +349,14 @@ class Guard:
                                              originals[i], nouns[i]))
         return verdicts
 
-    def dropped_nouns(self, nouns: Sequence[str], text: str) -> list[str]:
+    def dropped_nouns(self, source: str, nouns: Sequence[str], text: str) -> list[str]:
         """The source's key `nouns` the candidate lacks (srllm.text.nouns.dropped_nouns)."""
         threshold = self.config.noun_similarity
         if threshold is None:
             return dropped_nouns(nouns, text)
         path = getattr(self.scorers["similarity"], "model_path", None)
-        return dropped_nouns(nouns, text, lambda words, others: cosine_matrix(words, others, path), threshold)
+        return dropped_nouns(nouns, text, lambda words, others: cosine_matrix(words, others, path), threshold,
+                             source=source)
 
     def _source_bias(self, sources: Sequence[str], harm: Sequence[dict[str, float]] | None = None,
                      judged: Sequence[Any] | None = None) -> list[float]:
@@ -398,7 +399,7 @@ class Guard:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
         if missing:
             reasons.append("facts dropped: " + ", ".join(fact.text for fact in missing))
-        if nouns and (dropped := self.dropped_nouns(nouns, text)):
+        if nouns and (dropped := self.dropped_nouns(source, nouns, text)):
             reasons.append(f"{DROPS_CONTENT}: " + ", ".join(dropped))
         if meta := meta_text(text, source):
             reasons.append("meta text: " + "; ".join(meta))

@@ -10,9 +10,9 @@ Which words are nouns is read from context by spaCy's small English tagger (en_c
 accuracy), shipped as a PyPI package. Nouns inside the harmful spans are not key: they are what a rewrite
 removes ("vermin", "idiots"). Neither are generic nouns a rewrite rephrases freely ("people", "guy", "thing").
 A key noun counts as kept when the rewrite has a word of the same stem ("sidewalks" / "sidewalk") or, where
-the caller gives a word embedder, a word close in meaning ("candidates" / "applicants").
+the caller gives a word embedder, a new word close in meaning ("pavement" / "sidewalks").
 
-Measured on human reference rewrites (notes in docs/guard.md): 6.4 % of the ParaDetox evaluation slice's
+Measured on human reference rewrites (docs/rewriting.md, design notes): 6.6 % of the ParaDetox evaluation slice's
 references drop a key noun (mostly a noun that is itself the insult: "a nightmare", "con artists"); the CMD
 test split's references drop one in 48 % of rows, because a biased text's stereotype clause holds nouns the
 judge's spans do not cover ("for someone who never went to university"): there the check trades some
@@ -84,12 +84,15 @@ def same_stem(word: str, other: str) -> bool:
 
 def dropped_nouns(nouns: Sequence[str], rewrite: str,
                   similar: Callable[[list[str], list[str]], Any] | None = None,
-                  min_similarity: float = 0.6) -> list[str]:
+                  min_similarity: float = 0.6, source: str = "") -> list[str]:
     """The `nouns` the rewrite lacks. `similar(words, others)`, where given, returns the cosine matrix of two
-    word lists: a noun with a rewrite word at `min_similarity` or more counts as kept."""
+    word lists: a noun with a rewrite word at `min_similarity` or more counts as kept, unless that word is
+    already in the `source` (a synonym replaces the noun with a new word; "office", already in "… receptionist
+    … of our office", is related to "receptionist" at 0.62 but does not stand in for it)."""
     present = set(_WORD.findall(rewrite.lower()))
     missing = [noun for noun in nouns if not any(same_stem(noun, word) for word in present)]
-    if not missing or similar is None or not present:
+    new = sorted(present - set(_WORD.findall(source.lower())))
+    if not missing or similar is None or not new:
         return missing
-    cosine = similar(missing, sorted(present))
+    cosine = similar(missing, new)
     return [noun for noun, row in zip(missing, cosine, strict=True) if max(row) < min_similarity]
