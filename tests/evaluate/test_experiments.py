@@ -117,6 +117,9 @@ def test_toxigen_groups_experiment(tiny_dir, tmp_path):
     assert results["metrics"]["variant"] == "zero-shot"  # no adapter for the tiny model
     assert (run / results["figures"]["toxicity_by_group"]).stat().st_size > 1000
     assert "| all (unique statements) |" in (run / "tables.md").read_text()
+    # The judge's column beside Jigsaw: ToxiGen's hate statements score as harm before any rewrite.
+    assert "judge harm before" in (run / "tables.md").read_text()
+    assert 0 < results["metrics"]["overall"]["judge_before"] <= 1
 
 
 def test_style_experiment_with_given_rewrites(tmp_path):
@@ -137,6 +140,12 @@ def test_style_experiment_with_given_rewrites(tmp_path):
     assert (run / "figures" / "t_distribution.png").stat().st_size > 1000
 
 
+def test_style_experiment_tests_the_judge_by_default(tmp_path):
+    run = run_experiment("style", {"data": str(FIXTURES / "style_mini.jsonl")}, out_dir=tmp_path / "style-judge")
+    judge = _results(run)["metrics"]["tests"]["judge"]
+    assert judge["key"] == "harm" and judge["mean_after"] < judge["mean_before"]  # the rewrites drop the insults
+
+
 def test_style_experiment_rewrites_when_the_file_has_none(tiny_dir, tmp_path):
     run = run_experiment("style", {"model": str(tiny_dir), "data": str(FIXTURES / "cmd_mini.jsonl"),
                                    "attributes": ["toxicity"], **FAST}, out_dir=tmp_path / "style2")
@@ -153,6 +162,7 @@ def test_jobs_experiment(tiny_dir, tmp_path):
     assert variants["original"]["masculine"] == pytest.approx(7 / 3)
     assert variants["reference"]["masculine"] < variants["original"]["masculine"]
     assert 0 < variants["reference"]["similarity"] <= 1
+    assert 0 <= variants["original"]["judge"] <= 1 and "judge harm" in (run / "tables.md").read_text()
 
 
 def test_human_review_round_trip(tiny_dir, tmp_path):

@@ -154,11 +154,13 @@ class JobPostings(Experiment):
         table = Table(
             "Job postings: gender-coded terms per posting (Gaucher et al. 2011 lists)",
             ["variant", "n", "masculine/post", "feminine/post", "% masculine-coded", "similarity", "retention",
-             "perplexity (median)", "% toxic"],
+             "perplexity (median)", "% toxic", "judge harm"],
             [[name, int(s["n"]), s["masculine"], s["feminine"], s["pct_masculine_coded"], s.get("similarity"),
-              s.get("retention"), s.get("perplexity_median"), s.get("pct_toxic")] for name, s in summary.items()],
+              s.get("retention"), s.get("perplexity_median"), s.get("pct_toxic"), s.get("judge")]
+             for name, s in summary.items()],
             caption="Terms matched as word prefixes of the Gender Decoder stems; % masculine-coded = more "
-                    "masculine than feminine terms; similarity and retention against the original posting.",
+                    "masculine than feminine terms; similarity and retention against the original posting; "
+                    "% toxic: Jigsaw max label >= 0.5; judge harm: the srllm judge's mean max(toxic, stereotype).",
         )
         return ExperimentResult(metrics=metrics, tables=[table], records=rows)
 
@@ -201,7 +203,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
         "feminine": mean([r["feminine"] for r in rows]),
         "pct_masculine_coded": 100.0 * mean([float(r["masculine"] > r["feminine"]) for r in rows]),
     }
-    for key in ("similarity", "retention"):
+    for key in ("similarity", "retention", "judge"):
         values = [r[key] for r in rows if key in r]
         if values:
             summary[key] = mean(values)

@@ -2,7 +2,7 @@
 
 Measures, on the same texts before and after rewriting:
 - CLEN, the entropy of the sentence-length distribution over the corpus, and words per sentence;
-- attribute scores (default: Jigsaw toxicity and the bias head), per text.
+- attribute scores (default: Jigsaw toxicity, the bias head and the srllm judge's harm), per text.
 Tests: the paper's one-sample t-test (rewritten scores against the originals' mean) and, since
 the texts are paired, the paired t-test; both with Cohen's d and scipy's p-value. Figure: the
 t-distribution with the observed statistics (Figure 3).
@@ -29,7 +29,7 @@ from srllm.evaluate.stats import clen, one_sample_ttest, paired_ttest, sentence_
 
 class StyleConfig(OneRewriterConfig):  # the variant rewrites unless the file has rewrites
     # Scorer names from srllm.scorers; each one's main score is tested.
-    attributes: list[str] = ["toxicity", "bias"]
+    attributes: list[str] = ["toxicity", "bias", "judge"]
     rewrite_field: str = "rewrite"  # rows carrying this field are not rewritten again
     alpha: float = 0.05
     limit: int | None = 100

@@ -1,11 +1,13 @@
 """Per-demographic toxicity before and after rewriting (paper Table 5), over ToxiGen's 13 groups.
 
 Statements are sampled per target group (a statement tagged with several groups counts for
-each), rewritten once by the chosen variant, and scored with the Jigsaw toxicity model.
+each), rewritten once by the chosen variant, and scored with the Jigsaw toxicity model (the paper's
+independent scorer) and, beside it, the srllm judge (mean max(toxic, stereotype)).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -56,20 +58,26 @@ class ToxiGenGroups(Experiment):
             metrics["groups"][group] = summary
             rows.append([group, len(chosen), summary["pct_toxic_before"], summary["pct_toxic_after"],
                          summary["toxicity_before"], summary["toxicity_after"],
-                         summary["toxicity_after"] - summary["toxicity_before"]])
+                         summary["toxicity_after"] - summary["toxicity_before"],
+                         summary["judge_before"], summary["judge_after"]])
             records += [{"group": group, "id": s.id, "text": s.text, "output": rewrite_of[s.text],
                          "toxicity_before": before[s.text]["toxicity"], "toxicity_after": after[s.text]["toxicity"],
                          "toxic_flag_before": before[s.text]["toxic_flag"],
-                         "toxic_flag_after": after[s.text]["toxic_flag"]} for s in chosen]
+                         "toxic_flag_after": after[s.text]["toxic_flag"],
+                         "judge_before": before[s.text].get("judge"), "judge_after": after[s.text].get("judge")}
+                        for s in chosen]
         overall = group_summary([before[t] for t in texts], [after[t] for t in texts])
         metrics["overall"] = overall
         rows.append(["all (unique statements)", len(texts), overall["pct_toxic_before"],
                      overall["pct_toxic_after"], overall["toxicity_before"], overall["toxicity_after"],
-                     overall["toxicity_after"] - overall["toxicity_before"]])
+                     overall["toxicity_after"] - overall["toxicity_before"],
+                     overall["judge_before"], overall["judge_after"]])
         table = Table(
             f"Toxicity per ToxiGen target group ({config.label} statements, rewritten by {variant.name})",
-            ["group", "n", "% toxic before", "% toxic after", "toxicity before", "toxicity after", "Δ toxicity"],
-            rows, caption="Jigsaw toxicity; % toxic = max label >= 0.5.",
+            ["group", "n", "% toxic before", "% toxic after", "toxicity before", "toxicity after", "Δ toxicity",
+             "judge harm before", "judge harm after"],
+            rows, caption="Jigsaw toxicity; % toxic = max label >= 0.5; judge harm: the srllm judge's mean "
+                          "max(toxic, stereotype), which also reads stereotypes.",
         )
         figure = plot_groups(metrics["groups"], ctx.figure_path("toxicity_by_group"))
         return ExperimentResult(metrics=metrics, tables=[table], records=records,
@@ -102,6 +110,9 @@ def group_summary(before: list[dict[str, float]], after: list[dict[str, float]])
         "pct_toxic_after": 100.0 * mean([a["toxic_flag"] for a in after]),
         "toxicity_before": mean([b["toxicity"] for b in before]),
         "toxicity_after": mean([a["toxicity"] for a in after]),
+        # The judge may be unavailable (noted by OutputScorer): its columns are then NaN.
+        "judge_before": mean([b.get("judge", math.nan) for b in before]),
+        "judge_after": mean([a.get("judge", math.nan) for a in after]),
     }
 
 
