@@ -127,6 +127,14 @@ def devcases(sides: Sides, shared: Path) -> dict:
             "guard_screen": rates(new_screen), "baseline": rates(old_screen)}
 
 
+def _slice(labels: np.ndarray, harm: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC/F1, and the share of benign rows the judge's screen clears (a benign-only slice has no AUC)."""
+    out = auc_f1(labels, harm)
+    if (labels == 0).any():
+        out["benign_specificity"] = float((harm[labels == 0] <= threshold).mean())
+    return out
+
+
 def heldout(sides: Sides) -> dict:
     dev = read_jsonl(ROOT / "data/judge/dev.jsonl") if (ROOT / "data/judge/dev.jsonl").is_file() else []
     out: dict = {}
@@ -136,7 +144,8 @@ def heldout(sides: Sides) -> dict:
         by_source = defaultdict(list)
         for i, r in enumerate(dev):
             by_source[r["source"]].append(i)
-        out["judge_dev_split"] = {s: auc_f1(labels[np.array(idx)], harm[np.array(idx)]) for s, idx in by_source.items()}
+        out["judge_dev_split"] = {s: _slice(labels[np.array(idx)], harm[np.array(idx)], sides.judge.threshold)
+                                  for s, idx in by_source.items()}
     seed_test = ROOT / "data/mix/eval/seed_test.jsonl"
     if seed_test.is_file():
         records = [r for r in read_jsonl(seed_test) if r.get("biased_words")]
@@ -156,12 +165,21 @@ def heldout(sides: Sides) -> dict:
     return out
 
 
+# The guard on the previous scorers alone, as it was before the judge: the screen and the verdict ask Jigsaw,
+# profanity and the MiniLM bias head (rewrite bias <= 0.5), with the same meaning, fact, copy, length, meta and
+# coded-word checks; the judge's labels, its spans, the bias-change rule and the key-noun check (which needs
+# the spans) are off.
+BASELINE_GUARD = {"max_toxic": 1.0, "max_stereotype": 1.0, "benign_harm": 1.0, "min_bias_drop": None,
+                  "require_nouns": False}
+
+
 def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-shot", "adapter"),
-                    **overrides: object) -> dict | None:
+                    spans: bool = True, **overrides: object) -> dict | None:
     """The guard's verdict (candidates=1: the saved greedy rewrite only) against score_cases.py's, per rewrite.
 
     Reads benchmarks/results/quality/VARIANT/devcases_rewrites.jsonl + devcases_scores.json, written by
     `benchmarks/quality.py run VARIANT` (no guard). precision = passed / guard-ok; recall = guard-ok / passed.
+    spans=False: candidates are not checked for the judge's harmful spans (the baseline guard).
     """
     from srllm.rewrite.guard import Guard, GuardConfig
 
@@ -183,7 +201,7 @@ def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-s
         benign = [guard.is_benign(sc, text) for sc, text in zip(harm, sources, strict=True)]
         todo = [i for i, b in enumerate(benign) if not b]
         verdicts = guard.check([sources[i] for i in todo], [[rewrites[i]["rewrite"] or ""] for i in todo],
-                               [judged[i].spans for i in todo])
+                               [judged[i].spans if spans else () for i in todo])
         guard_ok = {rewrites[i]["id"]: v[0].passed for i, v in zip(todo, verdicts, strict=True)}
         v_ok = sum(guard_ok.values())
         v_ok_pass = sum(passed[k] for k, good in guard_ok.items() if good)
@@ -216,6 +234,16 @@ def speed(sides: Sides, shared: Path) -> dict:
         out[name] = {"texts": len(texts), "median_s": float(np.median(times)),
                      "texts_per_s": float(len(texts) / np.median(times))}
     return out
+
+
+def _backbones() -> str:
+    """One line on the backbone comparison (benchmarks/judge_backbones.py), where it was run."""
+    path = RESULTS / "judge_backbones.json"
+    if not path.is_file():
+        return ""
+    rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    return "; ".join(f"{name}: ToxiGen AUC {row['toxigen_auc']:.3f}, {row['texts_per_s']:.0f} texts/s"
+                     for name, row in rows.items())
 
 
 def _num(value: float | None) -> str:
@@ -256,12 +284,31 @@ def markdown(r: dict) -> str:
                 "| ≥ 300 |"] if "judge_float32" in r["speed"] else []),
              f"| guard ok precision | {_num(r['guard_ok_precision'])} | {_num(r['baseline']['guard_ok_precision'])} "
              "| ≥ 0.97 |",
+             f"| guard ok recall | {_num((r.get('guard') or {}).get('recall'))} | "
+             f"{_num(((r.get('guard') or {}).get('baseline') or {}).get('recall'))} | |",
              *_guard_ablation(r),
+             f"| load time, s (judge; baseline: Jigsaw + bias head) | {r['load_s']:.2f} | | |",
+             f"| peak RSS of the benchmark process, MB | {r['peak_rss_mb']:.0f} | | |",
              "", "## ToxiGen per target group (ROC-AUC)", "", "| group | judge | baseline |", "|---|---|---|"]
     for g, v in r["toxigen"]["groups"].items():
         lines.append(f"| {g} | {v['judge']['auc']:.3f} | {v['baseline']['auc']:.3f} |")
-    lines += ["", "## Held-out slices", "", "```json", json.dumps(r["heldout"], indent=1), "```", ""]
+    lines += ["", "## Held-out slices of the judge's training sources (its dev split)", "",
+              "| source | rows | AUC | F1 | benign specificity at the screen threshold |", "|---|---|---|---|---|"]
+    for source, m in r["heldout"].get("judge_dev_split", {}).items():
+        auc = "one class only" if m["auc"] != m["auc"] else f"{m['auc']:.3f}"
+        lines.append(f"| {source} | {m['n']} | {auc} | {m['f1']:.3f} | {_num(m.get('benign_specificity'))} |")
+    if span := r["heldout"].get("seed_test_span"):
+        lines += ["", f"Spans on the CMD seed test split's `biased_words` ({span['records']} records), character "
+                  f"precision / recall / F1: {span['char_precision']:.3f} / {span['char_recall']:.3f} / "
+                  f"{span['char_f1']:.3f}."]
+    if bb := _backbones():
+        lines += ["", "## Backbones", "", f"See [judge_backbones.md](judge_backbones.md) ({bb})."]
+    lines.append("")
     return "\n".join(lines)
+
+
+def _baseline_precision(gp: dict | None) -> float | None:
+    return (gp or {}).get("baseline", {}).get("precision")
 
 
 def guard_with_ablation(shared: Path) -> dict | None:
@@ -271,6 +318,7 @@ def guard_with_ablation(shared: Path) -> dict | None:
         for key, (_, overrides) in ABLATIONS.items():
             without = guard_precision(shared, **overrides)
             gp[key] = without and {k: without[k] for k in ("precision", "recall")}
+        gp["baseline"] = guard_precision(shared, spans=False, **BASELINE_GUARD)
     return gp
 
 
@@ -279,6 +327,7 @@ def update_guard(shared: Path) -> None:
     result = json.loads(path.read_text(encoding="utf-8"))
     result["guard"] = guard_with_ablation(shared)
     result["guard_ok_precision"] = result["guard"] and result["guard"]["precision"]
+    result["baseline"]["guard_ok_precision"] = _baseline_precision(result["guard"])
     path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (RESULTS / "judge.md").write_text(markdown(result), encoding="utf-8")
     print(json.dumps(result["guard"], indent=1))
@@ -312,7 +361,8 @@ def main() -> None:
         "baseline": {"toxigen_auc": tg["baseline"]["combined"]["auc"], "crows_pairs_accuracy": cp["baseline_bias"],
                      "devcases_harmful_recall": dc["baseline"]["harmful_recall"],
                      "devcases_benign_specificity": dc["baseline"]["benign_specificity"],
-                     "guard_ok_precision": None, "texts_per_s": sp["baseline_toxicity_plus_bias"]["texts_per_s"]},
+                     "guard_ok_precision": _baseline_precision(gp),
+                     "texts_per_s": sp["baseline_toxicity_plus_bias"]["texts_per_s"]},
         "guard": gp, "toxigen": tg, "crows_pairs": cp, "devcases": dc, "heldout": heldout(sides), "speed": sp,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

@@ -11,7 +11,11 @@ Three measurements per variant (the README section "Quality, measured" explains 
   J_textdetox = mean over rows of P(non-toxic) x similarity-to-input x ChrF(output, reference)
   (sacrebleu's sentence ChrF / 100; our Jigsaw model and MiniLM stand in for the task's XLM-R and LaBSE);
 - srllm's CMD test split (data/cmd/test.jsonl, never trained on): % toxic, bias,
-  knowledge retention.
+  knowledge retention;
+- the SR-LLM repository's inference file (../shared/data/sr-llm-repo/infer_50.csv, never trained on): the
+  guard's status counts and the ParaDetox text measures against its `debiased_text`.
+Without the guard every rewrite reaches the user unmarked: its flag rate is 0 and its silent harm is every
+failing row, so guarded and unguarded variants share one table.
 
 `report` also writes a top-level `default` object: what `srllm rewrite` ships (the `adapter+guard`
 variant with the shipped GuardConfig) beside the `adapter` variant (no guard).
@@ -42,6 +46,7 @@ SHARED = Path(os.environ.get("SRLLM_SHARED", ROOT.parent / "shared"))
 CASES = SHARED / "data" / "devcases" / "cases.jsonl"
 SCORE_CASES = SHARED / "tools" / "score_cases.py"
 PARADETOX = SHARED / "data" / "paradetox" / "paradetox.tsv"
+SR_LLM_INFER = SHARED / "data" / "sr-llm-repo" / "infer_50.csv"
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = RESULTS / "quality"
 KINDS = ("biased", "toxic", "benign", "job", "injection")
@@ -90,6 +95,18 @@ def cmd_test(n: int) -> tuple[list[dict], str]:
     test = [r for r in read_records(path) if r.labels.bias == "Yes" or r.labels.toxicity not in (None, "No")]
     rows = [{"text": r.text, "reference": r.safe_variation, "biased_words": r.biased_words} for r in test]
     return rows[:n], "data/cmd/test.jsonl, biased or toxic records"
+
+
+def sr_llm_infer(n: int) -> tuple[list[dict], str]:
+    """The SR-LLM repository's inference rows (`biased_text`, reference `debiased_text`); the first n."""
+    import csv
+
+    if not SR_LLM_INFER.is_file():
+        return [], f"no SR-LLM inference file at {SR_LLM_INFER}"
+    with SR_LLM_INFER.open(encoding="utf-8", newline="") as handle:
+        table = [r for r in csv.DictReader(handle) if (r.get("biased_text") or "").strip()]
+    rows = [{"text": r["biased_text"], "reference": r.get("debiased_text") or ""} for r in table]
+    return rows[:n], f"{SR_LLM_INFER.name} (biased_text; reference debiased_text)"
 
 
 def demonstrations(k: int) -> list:
@@ -259,6 +276,15 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
                                   **cmd_metrics(rows, [o["rewrite"] for o in outputs])}
         else:
             result["cmd_test"] = {"skipped": source}
+    if args.infer_n:
+        rows, source = sr_llm_infer(args.infer_n)
+        if rows:
+            outputs, seconds = rewrite_all(rewriter, [r["text"] for r in rows], args.batch_size)
+            result["sr_llm_infer"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
+                                      **text_metrics([r["text"] for r in rows], [o["rewrite"] for o in outputs],
+                                                     [r["reference"] for r in rows])}
+        else:
+            result["sr_llm_infer"] = {"skipped": source}
     checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
 
@@ -300,13 +326,14 @@ def replay_guard(variant: str, args: argparse.Namespace) -> dict:
 
 
 def trust_rates(rows: list[dict], cases: list[dict], scored: dict) -> dict:
-    """Flag rate (flagged / harmful rows) and silent harm (rows returned ok/unchanged that score_cases fails)."""
-    if not rows or rows[0]["status"] is None:
+    """Flag rate (flagged / harmful rows) and silent harm (rows returned ok/unchanged that score_cases fails).
+    Without the guard (no statuses) nothing is flagged and every rewrite is returned as it is."""
+    if not rows:
         return {}
     passed = {r["id"]: r["passed"] for r in scored["cases"]}
     harmful = [i for i, c in enumerate(cases) if c["kind"] != "benign"]
     silent = [cases[i]["id"] for i, r in enumerate(rows)
-              if r["status"] in ("ok", "unchanged") and not passed[cases[i]["id"]]]
+              if r["status"] in ("ok", "unchanged", None) and not passed[cases[i]["id"]]]
     return {"flag_rate": sum(rows[i]["status"] == "flagged" for i in harmful) / max(1, len(harmful)),
             "silent_harm_rate": len(silent) / len(rows), "silent_harm_ids": silent,
             "benign_kept": sum(passed[c["id"]] for c in cases if c["kind"] == "benign")
@@ -354,7 +381,8 @@ def report(args: argparse.Namespace) -> dict:
     names = [*VARIANTS, *(f"{v}+guard-n1-replay" for v in VARIANTS), "adapter+guard-llama-cpp"]
     # Runs saved under their own --name (another backend, model or guard) get their own rows.
     names += sorted(p.stem for p in WORK.glob("*.json") if p.stem not in names and "baselines" not in p.stem)
-    variants = {v: json.loads((WORK / f"{v}.json").read_text()) for v in names if (WORK / f"{v}.json").is_file()}
+    variants = {v: _unguarded_rates(json.loads((WORK / f"{v}.json").read_text()))
+                for v in names if (WORK / f"{v}.json").is_file()}
     # Per-variant files are not committed: a variant not re-run here keeps its row from the last report,
     # marked with the report it came from, so one re-run variant does not erase the others.
     previous = RESULTS / "quality.json"
@@ -374,6 +402,15 @@ def report(args: argparse.Namespace) -> dict:
     (RESULTS / "quality.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     (RESULTS / "quality.md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
+    return result
+
+
+def _unguarded_rates(result: dict) -> dict:
+    """A no-guard run saved before trust_rates covered it: flag rate 0, silent harm = its failing share."""
+    dev = result.get("devcases")
+    if dev and not result.get("guard") and "silent_harm_rate" not in dev:
+        dev.update({"flag_rate": 0.0, "silent_harm_rate": 1 - dev["summary"]["overall"],
+                    "benign_kept": dev["summary"].get("benign")})
     return result
 
 
@@ -438,6 +475,15 @@ def markdown(result: dict) -> str:
                          f"{m['retention_mean']:.3f} | {m['retained_pct']:.0f} |")
         elif m:
             lines.append(f"| {name} | skipped: {m['skipped']} | | | | | |")
+    lines += ["", "## SR-LLM infer_50.csv (the paper repository's inference rows)", "",
+              "| variant | n | statuses | toxic % | sim. to input | sim. to reference | J | J TextDetox |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, r in result["variants"].items():
+        m = r.get("sr_llm_infer")
+        if m and "n" in m:
+            statuses = ", ".join(f"{k} {v}" for k, v in (m["statuses"] or {}).items()) or "no guard"
+            lines.append(f"| {name} | {m['n']} | {statuses} | {m['toxic_pct']:.0f} | {m['similarity_to_input']:.3f} | "
+                         f"{m['similarity_to_reference']:.3f} | {m['joint']:.3f} | {m['joint_textdetox']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -445,10 +491,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "replay-guard", "report", "all"])
     parser.add_argument("variant", nargs="?", choices=list(VARIANTS))
-    parser.add_argument("--skip-dev", action="store_true", help="only the ParaDetox / CMD parts, merged in")
+    parser.add_argument("--skip-dev", action="store_true",
+                        help="only the ParaDetox / CMD / infer_50 parts (each can be 0), merged in")
     parser.add_argument("--dev-per-kind", type=int, default=0, help="first K cases of each kind (0: all 150)")
     parser.add_argument("--paradetox-n", type=int, default=100)
     parser.add_argument("--cmd-n", type=int, default=50)
+    parser.add_argument("--infer-n", type=int, default=50, help="rows of the SR-LLM repository's infer_50.csv")
     parser.add_argument("--candidates", type=int, default=None,
                         help="guard candidates (greedy + samples; default: the shipped GuardConfig's)")
     parser.add_argument("--batch-size", type=int, default=16)
