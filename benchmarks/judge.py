@@ -295,8 +295,9 @@ def markdown(r: dict) -> str:
     lines += ["", "## Held-out slices of the judge's training sources (its dev split)", "",
               "| source | rows | AUC | F1 | benign specificity at the screen threshold |", "|---|---|---|---|---|"]
     for source, m in r["heldout"].get("judge_dev_split", {}).items():
-        auc = "one class only" if m["auc"] != m["auc"] else f"{m['auc']:.3f}"
-        lines.append(f"| {source} | {m['n']} | {auc} | {m['f1']:.3f} | {_num(m.get('benign_specificity'))} |")
+        one_class = m["auc"] != m["auc"]  # NaN: a benign-only slice has neither AUC nor F1
+        auc, f1 = ("benign only", "–") if one_class else (f"{m['auc']:.3f}", f"{m['f1']:.3f}")
+        lines.append(f"| {source} | {m['n']} | {auc} | {f1} | {_num(m.get('benign_specificity'))} |")
     if span := r["heldout"].get("seed_test_span"):
         lines += ["", f"Spans on the CMD seed test split's `biased_words` ({span['records']} records), character "
                   f"precision / recall / F1: {span['char_precision']:.3f} / {span['char_recall']:.3f} / "

@@ -93,8 +93,11 @@ def score(folder: str | None, shared: Path) -> dict:
             "steps": judge.settings.get("steps"), "backbone": judge.settings.get("backbone")}
 
 
-def _seconds(value: float | None) -> str:
-    return "reused" if value is None else f"{value:.0f}"
+def _seconds(row: dict) -> str:
+    """Training seconds; "–" for the shipped judge (not trained here), "reused" for a finished earlier run."""
+    if "train_s" not in row:
+        return "–"
+    return "reused" if row["train_s"] is None else f"{row['train_s']:.0f}"
 
 
 def markdown(r: dict) -> str:
@@ -104,7 +107,7 @@ def markdown(r: dict) -> str:
              "| backbone | steps | lr | train s | ToxiGen AUC | CrowS-Pairs | dev recall / specificity (judge only) "
              "| judge dev AUC | texts/s (batch 64) | params (M) | fp16 MB |", "|---" * 11 + "|"]
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['steps']} | {row.get('lr', '')} | {_seconds(row.get('train_s'))} | "
+        lines.append(f"| {name} | {row['steps']} | {row.get('lr', '')} | {_seconds(row)} | "
                      f"{row['toxigen_auc']:.3f} | {row['crows_pairs_accuracy']:.3f} | "
                      f"{row['devcases_judge_recall']:.3f} / {row['devcases_judge_specificity']:.3f} | "
                      f"{row['judge_dev_auc']:.3f} | {row['texts_per_s']:.0f} | {row['params_m']:.0f} | "
