@@ -120,7 +120,7 @@ def demonstrations(k: int) -> list:
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
           edit_candidate: str | None = None, backend: str = "transformers", model: str | None = None,
-          template: str | None = None) -> Any:
+          template: str | None = None, guard_overrides: dict[str, str] | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, adapter_template, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -141,7 +141,7 @@ def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: 
         rewriter = Rewriter(load_causal_lm(model, adapter=adapter, dtype=dtype), shots=shots, chunk=True,
                             template=template or adapter_template(adapter))
     overrides = {} if edit_candidate is None else {"edit_candidate": edit_candidate}
-    config = GuardConfig(candidates=candidates, **overrides)
+    config = GuardConfig(candidates=candidates, **overrides, **(guard_overrides or {}))
     if spec["guard"]:
         return GuardedRewriter(rewriter, config)
     return with_marks(rewriter)
@@ -236,8 +236,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     candidates = args.candidates or GuardConfig().candidates
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    guard_overrides = dict(item.split("=", 1) for item in args.guard_set)
     rewriter = build(variant, candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
-                     args.model, args.template)
+                     args.model, args.template, guard_overrides)
     checkpoint = WORK / f"{name}.json"
     # Parts run separately (--skip-dev) are merged into the variant's earlier result.
     result: dict[str, Any] = json.loads(checkpoint.read_text()) if checkpoint.is_file() and args.skip_dev else {}
@@ -249,7 +250,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         "shipped_guard_config": bool(VARIANTS[variant]["guard"] and args.edit_candidate is None
                                      and candidates == GuardConfig().candidates and args.adapter is None
                                      and args.dtype == "auto"
-                                     and args.backend == "transformers" and args.model is None),
+                                     and args.backend == "transformers" and args.model is None
+                                     and not guard_overrides),
+        "guard_overrides": guard_overrides,
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -283,6 +286,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
             result["sr_llm_infer"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
                                       **text_metrics([r["text"] for r in rows], [o["rewrite"] for o in outputs],
                                                      [r["reference"] for r in rows])}
+            _write_jsonl(out_dir / "sr_llm_infer_rewrites.jsonl",
+                         [{**r, **o} for r, o in zip(rows, outputs, strict=True)])
         else:
             result["sr_llm_infer"] = {"skipped": source}
     checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -510,6 +515,8 @@ def main() -> None:
                              "where every model candidate failed); default: the shipped GuardConfig's choice")
     parser.add_argument("--template", default=None,
                         help="prompt template (default: the adapter's own, from its manifest; else debias)")
+    parser.add_argument("--guard-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a GuardConfig field for this run (repeatable), e.g. per_sentence=true")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -47,6 +47,7 @@ from srllm.prompts.marks import unmark
 from srllm.rewrite.edit import edit_candidate, merged_cuts, rough_seams
 from srllm.rewrite.injection import injection_cuts, instruction_payloads, obeyed_payload, rewrite_target
 from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
+from srllm.rewrite.sentences import Split, assemble, sentence_bounds, worth_splitting
 from srllm.scorers.embeddings import cosine_matrix
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -126,6 +127,9 @@ class GuardConfig(BaseModel):
     # A candidate that lost the meaning and whose content words are mostly (this share) new answers
     # something else than the input: an injected question, a joke, the model's own chatter.
     max_new_words: float = Field(0.5, ge=0, le=1)
+    # Rewrite only the harmful sentences of an input whose other sentences the screen finds benign; those are
+    # kept word for word (srllm.rewrite.sentences).
+    per_sentence: bool = False
 
     @field_validator("edit_candidate", mode="before")
     @classmethod
@@ -433,6 +437,16 @@ class Guard:
         return reasons
 
 
+def _joined(result: GuardedResult, split: Split) -> GuardedResult:
+    """A split row's result: its sentences put back together (srllm.rewrite.sentences.assemble)."""
+    rewrite, failed, reasons, scores, counts = assemble(split)
+    result.rewrite, result.status, result.reasons = rewrite, "flagged" if failed else "ok", reasons
+    result.scores.update(scores)
+    result.candidates, result.prompt_tokens, result.generated_tokens = (
+        counts["candidates"], counts["prompt_tokens"], counts["generated_tokens"])
+    return result
+
+
 def _span_dict(span: Any) -> dict[str, Any]:
     return {"start": span.start, "end": span.end, "label": span.label, "text": span.text,
             "score": round(float(span.score), 4)}
@@ -554,8 +568,62 @@ class GuardedRewriter(WrappedEngine):
                 result.reasons = ["only the instructions to the model were harmful: they were cut"]
                 yield i, result
         pending = [row for row in pending if row[0] not in targets or not targets[row[0]].benign]
-        if pending:
+        if not pending:
+            return
+        splits = self._splits(texts, pending, targets) if self.guard.config.per_sentence else {}
+        if not splits:
             yield from self._rewrite_pending(texts, pending, batch_size, targets)
+            return
+        yield from self._rewrite_split(texts, pending, splits, batch_size, targets)
+
+    def _splits(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
+                targets: dict[int, Screened]) -> dict[int, tuple[Split, list[Screened]]]:
+        """The pending rows worth rewriting sentence by sentence, with each sentence's screen. A row that speaks
+        to the model (in `targets`) stays whole: its instructions are cut from the whole text."""
+        bounds = {i: sentence_bounds(texts[i]) for i, _, _ in pending if i not in targets}
+        bounds = {i: b for i, b in bounds.items() if len(b) > 1}
+        if not bounds:
+            return {}
+        pieces = [(i, texts[i][start:end].strip()) for i, b in bounds.items() for start, end in b]
+        with self._scoring:
+            screened = self.guard.screen([text for _, text in pieces])
+        by_row: dict[int, list[Screened]] = {}
+        for (i, _), seen in zip(pieces, screened, strict=True):
+            by_row.setdefault(i, []).append(seen)
+        splits = {}
+        for i, seen in by_row.items():
+            harmful = [not s.benign for s in seen]
+            if worth_splitting(harmful):
+                splits[i] = (Split(texts[i], bounds[i], harmful), seen)
+        return splits
+
+    def _rewrite_split(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
+                       splits: dict[int, tuple[Split, list[Screened]]], batch_size: int,
+                       targets: dict[int, Screened]) -> Iterator[tuple[int, GuardedResult]]:
+        """`_rewrite_pending` over the whole rows and the split rows' harmful sentences together; a split row is
+        yielded, put back together, once its last sentence is decided."""
+        extended, rows, owner = list(texts), [], {}
+        parents = {i: result for i, result, _ in pending}
+        for i, result, found in pending:
+            if i not in splits:
+                rows.append((i, result, found))
+                continue
+            split, seen = splits[i]
+            for k in split.pending:
+                owner[len(extended)] = (i, k)
+                sentence = split.sentence(k)
+                scores = {f"input_{key}": value for key, value in seen[k].scores.items()}
+                rows.append((len(extended), self._result(sentence, "", "flagged", scores, []), seen[k].spans))
+                extended.append(sentence)
+        for index, result in self._rewrite_pending(extended, rows, batch_size, targets):
+            if index not in owner:
+                yield index, result
+                continue
+            i, k = owner[index]
+            split = splits[i][0]
+            split.results[k] = result
+            if split.done:
+                yield i, _joined(parents[i], split)
 
     def _targets(self, texts: Sequence[str],
                  pending: list[tuple[int, GuardedResult, list[Any]]]) -> dict[int, Screened]:
