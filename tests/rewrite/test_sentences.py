@@ -6,7 +6,8 @@ import pytest
 from srllm.models import LoadedModel
 from srllm.rewrite import GenerationSettings, Rewriter
 from srllm.rewrite.guard import Guard, GuardConfig, GuardedResult, GuardedRewriter
-from srllm.rewrite.sentences import Split, assemble, sentence_bounds, worth_splitting
+from srllm.rewrite.sentences import Split, assemble, overlaps, sentence_bounds, worth_splitting
+from srllm.scorers.judge import Span
 
 BENIGN_FIRST = "The Berlin office closes at 6 p.m. on Fridays."
 INSULT = "Dana, you useless idiot, the invoice for $4,200 was due on March 3."
@@ -29,6 +30,15 @@ def test_sentences_are_found_with_their_offsets_and_an_abbreviation_ends_none() 
                                                 ([True, True], False), ([False, False], False), ([True], False)])
 def test_only_a_mix_of_harmful_and_benign_sentences_is_split(harmful: list[bool], split: bool) -> None:
     assert worth_splitting(harmful) is split
+
+
+def test_a_sentence_holding_a_span_of_the_whole_text_counts_as_harmful() -> None:
+    text = "Dads just aren't wired for caregiving. Put the mother's number first on the form."
+    [first, second] = sentence_bounds(text)
+    span = Span(start=text.index("Put"), end=text.index("number"), label="stereotype", text="Put the mother's",
+                score=0.9)
+    assert overlaps([span], second) and not overlaps([span], first)
+    assert not overlaps([], second)
 
 
 def test_the_benign_sentences_come_back_word_for_word_with_the_inputs_spacing() -> None:

@@ -47,7 +47,7 @@ from srllm.prompts.marks import unmark
 from srllm.rewrite.edit import edit_candidate, merged_cuts, rough_seams
 from srllm.rewrite.injection import injection_cuts, instruction_payloads, obeyed_payload, rewrite_target
 from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
-from srllm.rewrite.sentences import Split, assemble, sentence_bounds, worth_splitting
+from srllm.rewrite.sentences import Split, assemble, overlaps, sentence_bounds, worth_splitting
 from srllm.scorers.embeddings import cosine_matrix
 from srllm.scorers.set import ScorerSet
 from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
@@ -578,7 +578,9 @@ class GuardedRewriter(WrappedEngine):
 
     def _splits(self, texts: Sequence[str], pending: list[tuple[int, GuardedResult, list[Any]]],
                 targets: dict[int, Screened]) -> dict[int, tuple[Split, list[Screened]]]:
-        """The pending rows worth rewriting sentence by sentence, with each sentence's screen. A row that speaks
+        """The pending rows worth rewriting sentence by sentence, with each sentence's screen. A sentence is harmful
+        when its own screen says so or when it holds a span the judge found in the whole text ("Put the mother's
+        number first" is benign alone, not after "Dads just aren't wired for caregiving."). A row that speaks
         to the model (in `targets`) stays whole: its instructions are cut from the whole text."""
         bounds = {i: sentence_bounds(texts[i]) for i, _, _ in pending if i not in targets}
         bounds = {i: b for i, b in bounds.items() if len(b) > 1}
@@ -590,9 +592,10 @@ class GuardedRewriter(WrappedEngine):
         by_row: dict[int, list[Screened]] = {}
         for (i, _), seen in zip(pieces, screened, strict=True):
             by_row.setdefault(i, []).append(seen)
+        spans = {i: found for i, _, found in pending}
         splits = {}
         for i, seen in by_row.items():
-            harmful = [not s.benign for s in seen]
+            harmful = [not s.benign or overlaps(spans[i], bound) for s, bound in zip(seen, bounds[i], strict=True)]
             if worth_splitting(harmful):
                 splits[i] = (Split(texts[i], bounds[i], harmful), seen)
         return splits

@@ -2,11 +2,11 @@
 
 A small model asked to rewrite a whole paragraph for one bad sentence drops what the other sentences said:
 on the SR-LLM repository's inference rows most flags were `content dropped` on long comments. When the
-judge's screen finds some sentences of an input harmful and others benign, the benign ones are kept word for
-word and only the harmful ones go to the model, each checked by the guard on its own. The row's rewrite is the
-sentences put back in order with the input's own spacing; it is `flagged` when any rewritten sentence is.
-An input whose sentences are all harmful, or none on its own (the harm is in how they combine), is rewritten
-whole as before.
+judge's screen finds some sentences of an input harmful and others benign (alone, and holding none of the
+spans it found in the whole text), the benign ones are kept word for word and only the harmful ones go to
+the model, each checked by the guard on its own. The row's rewrite is the sentences put back in order with
+the input's own spacing; it is `flagged` when any rewritten sentence is. An input whose sentences are all
+harmful, or none on its own (the harm is in how they combine), is rewritten whole as before.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ class Split:
 def sentence_bounds(text: str) -> list[tuple[int, int]]:
     """The sentences of `text` that hold a word, as (start, end) offsets."""
     return [(start, end) for start, end in sentences(text) if any(ch.isalnum() for ch in text[start:end])]
+
+
+def overlaps(spans: Sequence[Any], bound: tuple[int, int]) -> bool:
+    """Whether any of the whole text's harmful `spans` (start/end offsets) reaches into the sentence `bound`."""
+    start, end = bound
+    return any(span.start < end and span.end > start for span in spans)
 
 
 def worth_splitting(harmful: Sequence[bool]) -> bool:
