@@ -17,7 +17,6 @@ Writes benchmarks/results/facts.json and facts.md.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import quality  # noqa: E402
 
 from srllm.text.facts import extract_facts  # noqa: E402
-from srllm.text.nouns import TAGGER_PACKAGES  # noqa: E402
+from srllm.text.nouns import small_english  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,12 +45,9 @@ def _ner(nlp) -> Finder:
 
 
 def _small_model():
-    for name in TAGGER_PACKAGES:
-        try:
-            return importlib.import_module(name).load()
-        except ImportError:
-            continue
-    raise SystemExit("spaCy's small English model is not installed (bash scripts/setup.sh installs it)")
+    if (pipeline := small_english()) is None:
+        raise SystemExit("spaCy's small English model is not installed (bash scripts/setup.sh installs it)")
+    return pipeline
 
 
 def finders(spacy_md: Path | None) -> dict[str, Finder]:

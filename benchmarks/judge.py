@@ -24,6 +24,7 @@ import resource
 import sys
 import time
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,8 +80,19 @@ def auc_f1(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
             "f1": float(f1_score(labels, scores > 0.5, zero_division=0))}
 
 
+@lru_cache(maxsize=2)
+def toxigen_rows(shared: Path) -> list[dict]:
+    """ToxiGen's human-annotated statements (read once per run: the AUC, the speed rows and the backbones use it)."""
+    return json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
+
+
+def crows_pairs_rows(shared: Path) -> list[dict]:
+    with (shared / "data/crows-pairs/crows_pairs_anonymized.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def toxigen(sides: Sides, shared: Path) -> dict:
-    rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
+    rows = toxigen_rows(shared)
     texts = [r["text"] for r in rows]
     labels = np.array([int(r["label"] == "hate") for r in rows])
     j, b = sides.judge_scores(texts)["harm"], sides.baseline_scores(texts)
@@ -97,8 +109,7 @@ def toxigen(sides: Sides, shared: Path) -> dict:
 
 
 def crows_pairs(sides: Sides, shared: Path) -> dict:
-    with (shared / "data/crows-pairs/crows_pairs_anonymized.csv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = crows_pairs_rows(shared)
     more, less = [r["sent_more"] for r in rows], [r["sent_less"] for r in rows]
     jm, jl = sides.judge_scores(more), sides.judge_scores(less)
     bm, bl = sides.baseline_scores(more), sides.baseline_scores(less)
@@ -216,8 +227,7 @@ def guard_precision(shared: Path, variants: tuple[str, ...] = ("zero-shot", "2-s
 
 
 def speed(sides: Sides, shared: Path) -> dict:
-    rows = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
-    texts = [r["text"] for r in rows[:1024]]
+    texts = [r["text"] for r in toxigen_rows(shared)[:1024]]
     out = {}
     # The shipped dtype ("auto": bf16 where the CPU computes it natively) beside fp32, the dtype AVX2-only
     # machines run, so a speed claim can be read for both kinds of CPU from one run.

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from judge import HARMFUL_KINDS, auc_f1, read_jsonl  # noqa: E402
+from judge import HARMFUL_KINDS, auc_f1, crows_pairs_rows, read_jsonl, toxigen_rows  # noqa: E402
 from machine import cpu_flags  # noqa: E402
 
 from srllm.scorers.judge import load_judge  # noqa: E402
@@ -62,12 +62,9 @@ def score(folder: str | None, shared: Path) -> dict:
     judge = load_judge(folder)
     judge.judge(["warm-up"])
     load_s = time.perf_counter() - start
-    toxigen = json.loads((shared / "data/toxigen/annotated/toxiGen.json").read_text(encoding="utf-8"))
+    toxigen = toxigen_rows(shared)
     tg = auc_f1(np.array([int(r["label"] == "hate") for r in toxigen]), harm(judge, [r["text"] for r in toxigen]))
-    import csv
-
-    with (shared / "data/crows-pairs/crows_pairs_anonymized.csv").open(encoding="utf-8", newline="") as handle:
-        pairs = list(csv.DictReader(handle))
+    pairs = crows_pairs_rows(shared)
     crows = float(np.mean(harm(judge, [p["sent_more"] for p in pairs]) > harm(judge, [p["sent_less"] for p in pairs])))
     cases = read_jsonl(shared / "data/devcases/cases.jsonl")
     flagged = harm(judge, [c["text"] for c in cases]) > judge.threshold

