@@ -89,6 +89,13 @@ def test_sampling_is_seeded_and_draws_n_candidates(engine) -> None:
     assert len(set(first[0].candidates)) > 1  # three different draws from a random model
 
 
+def test_seeded_sampling_does_not_depend_on_the_other_texts(engine) -> None:
+    sampler = engine.sampling(3, temperature=1.0, top_p=0.95, seed=4)
+    alone = sampler.generate(TEXTS[1:2])[0].candidates
+    assert sampler.generate(TEXTS[:2], batch_size=2)[1].candidates == alone
+    assert engine.sampling(3, temperature=1.0, top_p=0.95, seed=5).generate(TEXTS[1:2])[0].candidates != alone
+
+
 def test_overlapping_calls_share_the_loop(engine) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -56,3 +56,18 @@ def test_chunking_rewrites_long_text_sentence_by_sentence(tiny_loaded: LoadedMod
 def test_empty_text_is_rejected(tiny_loaded: LoadedModel, bad: str) -> None:
     with pytest.raises(InputError, match="empty"):
         Rewriter(tiny_loaded).rewrite(["fine", bad])
+
+
+def test_seeded_samples_of_a_text_do_not_depend_on_its_batch(tiny_loaded: LoadedModel) -> None:
+    import torch
+
+    greedy = Rewriter(tiny_loaded, settings=GenerationSettings(max_new_tokens=8))
+    sampler = greedy.sampling(3, temperature=1.0, top_p=1.0, seed=5)
+    torch.manual_seed(1)
+    alone = sampler.generate([TEXTS[0]], batch_size=1)[0].candidates
+    torch.manual_seed(2)  # the global generator must not matter either
+    together = sampler.generate(list(reversed(TEXTS)), batch_size=3)[-1].candidates
+    assert alone == together
+    assert len(set(alone)) > 1  # each sample has its own seed
+    reseeded = greedy.sampling(3, temperature=1.0, top_p=1.0, seed=6).generate([TEXTS[0]])[0].candidates
+    assert reseeded != alone

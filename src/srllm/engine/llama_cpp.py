@@ -223,9 +223,10 @@ class LlamaCppRewriter(ModelIdentity):
             options["template"] = adapter_template(merged)
         return cls.load(path, k_shot=k_shot, adapter=merged, **options)
 
-    def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> LlamaCppRewriter:
+    def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None,
+                 seed: int | None = None) -> LlamaCppRewriter:
         settings = replace(self.settings, do_sample=True, temperature=temperature, top_p=top_p,
-                           num_return_sequences=n)
+                           num_return_sequences=n, sample_seed=seed)
         return LlamaCppRewriter(self.loaded, template=self.template.name, shots=self.shots, settings=settings,
                                 seed=self.seed)
 
@@ -288,9 +289,11 @@ class LlamaCppRewriter(ModelIdentity):
                 raise InputError(problem, line=index + 1, field="text")
             prompt = self._prompt(text)
             budget = self.settings.budget(self.count_tokens(text))
-            for _ in range(n):
-                sampling = Sampling(sample, self.settings.temperature, self.settings.top_p,
-                                    rng.randrange(2**31) if sample else 0)
+            for j in range(n):
+                seed = self.settings.seed_for(text, j)
+                if seed is None:
+                    seed = rng.randrange(2**31) if sample else 0
+                sampling = Sampling(sample, self.settings.temperature, self.settings.top_p, seed)
                 jobs.append(Job(prompt, budget, sampling, min(head, len(prompt) - 1), group, cancel))
                 owners.append(index)
         futures = self.loaded.loop.submit(jobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,10 @@ class GenerationSettings:
     temperature: float = 0.7
     top_p: float = 0.95
     num_return_sequences: int = 1
+    # Sampling only: each text's samples draw from their own generators, seeded by this seed and the
+    # text (`sample_seed`), so what a row gets does not depend on which rows share its batch or call.
+    # None: one shared generator (torch's global one), as `torch.manual_seed` leaves it.
+    sample_seed: int | None = None
     # Prefill the prompt head (system prompt, instruction, shots) once and share its KV cache.
     prefix_cache: bool = True
     # Continuous batching: rows leave the batch when done and waiting prompts take their slot;
@@ -50,11 +55,24 @@ class GenerationSettings:
             return self.max_new_tokens
         return min(self.max_new_tokens_cap, int(input_tokens * 1.5) + 32)
 
+    def seed_for(self, text: str, sample: int) -> int | None:
+        """The seed of `text`'s `sample`-th sample (None: unseeded, or greedy)."""
+        if self.sample_seed is None or not self.do_sample:
+            return None
+        return sample_seed(self.sample_seed, text, sample)
+
     def answerable_tokens(self) -> int:
         """The longest input whose whole rewrite fits the answer budget (the scaled budget is 1.5x + 32):
         a longer one's answer is cut off at the cap."""
         cap = self.max_new_tokens or self.max_new_tokens_cap
         return max(16, int((cap - 32) / 1.5))
+
+
+def sample_seed(seed: int, text: str, sample: int) -> int:
+    """A 63-bit seed from the run's seed, the text and the sample's number (stable across processes,
+    unlike `hash`)."""
+    digest = hashlib.blake2b(f"{seed}\x00{sample}\x00{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def default_demonstrations() -> Path | None:
@@ -155,11 +173,12 @@ class Rewriter(ModelIdentity):
                    shots=shots_for(k_shot, demonstrations, seed), settings=settings,
                    chunk=chunk)
 
-    def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None) -> Rewriter:
+    def sampling(self, n: int, *, temperature: float, top_p: float, chunk: bool | None = None,
+                 seed: int | None = None) -> Rewriter:
         """The same model, template and shots, drawing `n` samples per text (the guard's retries,
-        self-training's candidates)."""
+        self-training's candidates); with `seed`, each text's samples are seeded by it and the text."""
         settings = replace(self.settings, do_sample=True, temperature=temperature, top_p=top_p,
-                           num_return_sequences=n)
+                           num_return_sequences=n, sample_seed=seed)
         return Rewriter(self.loaded, template=self.template, shots=self.shots, settings=settings,
                         chunk=self.chunk if chunk is None else chunk)
 
@@ -302,7 +321,8 @@ class Rewriter(ModelIdentity):
         requests = []
         for i in order:
             budget = self.settings.budget(self.count_tokens(texts[i]))  # each row its own budget
-            requests += [Request(self._prompt_ids(texts[i]), budget, (i, j), sampling, head) for j in range(n)]
+            requests += [Request(self._prompt_ids(texts[i]), budget, (i, j), sampling, head,
+                                 seed=self.settings.seed_for(texts[i], j)) for j in range(n)]
         loop = decode_loop(self.loaded.model, pad_id=tokenizer.pad_token_id, eos_ids=end_of_turn_ids(self.loaded))
         samples: dict[int, dict[int, Any]] = {i: {} for i in order}
         for _, item in loop.stream(requests, slots=batch_size * n):

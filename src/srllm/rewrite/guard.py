@@ -529,8 +529,10 @@ class GuardedRewriter(WrappedEngine):
         if not self.guard.scorers.built:
             self.guard.load()
         config = self.guard.config
+        # Each row's samples are seeded by the config's seed and the row's text, so a row gets the same
+        # retries whichever rows fail beside it (the service's batches, a file's resume, a benchmark).
         self.sampler = rewriter.sampling(max(1, config.candidates - 1), temperature=config.temperature,
-                                         top_p=config.top_p)
+                                         top_p=config.top_p, seed=config.seed)
 
     @property
     def loaded(self):  # the CLI and the service read the model name from here
@@ -653,7 +655,7 @@ class GuardedRewriter(WrappedEngine):
                          batch_size: int, targets: dict[int, Screened]) -> Iterator[tuple[int, GuardedResult]]:
         """Each pending row's greedy rewrite is checked as it finishes (its own scoring call, so a row's
         verdict does not depend on which rows finished beside it); a row that passes is done. The rows
-        that fail get their sampled retries together afterwards, in input order, under the fixed seed.
+        that fail get their sampled retries together afterwards, each seeded by the guard's seed and its text.
         A row in `targets` is rewritten and checked as its target text (the input without what it says to
         the model); whether a candidate obeys the input's instructions is still read from the input."""
         originals = [texts[i] for i, _, _ in pending]
@@ -687,7 +689,7 @@ class GuardedRewriter(WrappedEngine):
         import torch
 
         retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
-        torch.manual_seed(self.guard.config.seed)  # reproducible samples
+        torch.manual_seed(self.guard.config.seed)  # engines without per-row seeds (prefix adapters' generate())
         for r, out in self.sampler.generate_stream([inputs[k] for k in retry], batch_size=batch_size):
             k = retry[r]
             samples = [unmark(text) for text in out.candidates]

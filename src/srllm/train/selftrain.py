@@ -196,7 +196,7 @@ class RoundSampler:
         self.sampler = None
         if candidates > 1:
             self.sampler = rewriter.sampling(candidates - 1, temperature=temperature, top_p=guard.config.top_p,
-                                             chunk=False)
+                                             chunk=False, seed=seed)
 
     def run(self, items: Sequence[PoolItem], batch_size: int) -> list[Outcome]:
         outcomes: dict[str, Outcome] = {}
