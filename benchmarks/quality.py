@@ -53,6 +53,7 @@ KINDS = ("biased", "toxic", "benign", "job", "injection")
 VARIANTS: dict[str, dict[str, Any]] = {
     "zero-shot": {"adapter": None, "shots": 0, "guard": False},
     "2-shot": {"adapter": None, "shots": 2, "guard": False},
+    "2-shot+guard": {"adapter": None, "shots": 2, "guard": True},  # a base with no adapter, e.g. the 1.5B
     "zero-shot+guard": {"adapter": None, "shots": 0, "guard": True},
     "adapter": {"adapter": "auto", "shots": 0, "guard": False},
     "adapter+guard": {"adapter": "auto", "shots": 0, "guard": True},

@@ -38,3 +38,17 @@ def test_manifest_has_every_field(tiny_config, tiny_llama_dir, pairs_jsonl, tmp_
     assert abs(energy["formula_kg_co2e"] - 0.4 * energy["formula_kwh"]) < 1e-12
     # codecarbon either measured or says why not; it never fails the run.
     assert energy["codecarbon_status"] == "measured" or energy["codecarbon_status"].startswith("failed")
+
+
+def test_manifests_record_adapters_without_this_machines_paths(tmp_path, monkeypatch) -> None:
+    from srllm.paths import ASSETS_DIR
+    from srllm.train.common import portable_adapter
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    assert portable_adapter(ASSETS_DIR / "adapters" / "smollm2-135m-instruct") == \
+        "srllm:assets/adapters/smollm2-135m-instruct"
+    assert portable_adapter(tmp_path / "runs" / "a") == "runs/a"
+    assert portable_adapter("runs/a") == "runs/a"
+    assert portable_adapter("/elsewhere/adapter") == "/elsewhere/adapter"
+    assert portable_adapter(None) is None

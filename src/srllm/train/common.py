@@ -142,6 +142,20 @@ def save_outputs(trainer: Any, tokenizer: Any, out: Path, method: TrainingMethod
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
 
 
+def portable_adapter(adapter: str | Path | None) -> str | None:
+    """An adapter path as a manifest should record it: `srllm:assets/...` for one srllm ships, relative
+    to the working directory for one under it, else as given (not this machine's site-packages path)."""
+    from srllm.paths import PACKAGE_DIR
+
+    if adapter is None:
+        return None
+    path = Path(adapter).resolve()
+    for root, prefix in ((PACKAGE_DIR.resolve(), "srllm:"), (Path.cwd().resolve(), "")):
+        if path.is_relative_to(root):
+            return prefix + path.relative_to(root).as_posix()
+    return str(adapter)
+
+
 def portable_base_name(out: Path, name: str) -> None:
     """Name the registry model, not this machine's cache path, as the adapter's base."""
     import json

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from srllm.errors import InputError
+from srllm.train.common import portable_adapter
 
 PROGRESS = "progress.jsonl"
 PAIRS = "pairs.jsonl"
@@ -424,7 +425,7 @@ def _manifest(config: RoundConfig, rewriter: Any, items: list[PoolItem], outcome
         "config": asdict(config),
         "round": config.round,
         "provenance": config.provenance,
-        "model": {"name": rewriter.loaded.name, "adapter": rewriter.loaded.adapter},
+        "model": {"name": rewriter.loaded.name, "adapter": portable_adapter(rewriter.loaded.adapter)},
         "pool": {"path": config.pool, "selected": len(items)},
         "counts": dict(statuses), "kept_rate": round(statuses["kept"] / harmful, 4) if harmful else None,
         "by_kind": {kind: dict(c) for kind, c in sorted(by_kind.items())},
