@@ -5,7 +5,9 @@ transformers 5 renamed generate()'s cache kwarg `past_key_values` -> `cache`. pe
 so at generation time the trained prefix is injected under the old name while the model uses
 the (empty) `cache` that generate() created: the prefix is silently ignored and a prefix-tuned
 model generates exactly like its base. Training is unaffected (forward() passes the prefix).
-`fix_prefix_generation` renames the key on the way into and out of peft's hook.
+`fix_prefix_generation` renames the key on the way into and out of peft's hook. peft 0.22 reads the name
+from transformers (`peft.import_utils.get_transformers_cache_name`); there the rename would hide the prefix
+again, so the fix is a no-op.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ from typing import Any
 _PATCHED = "_srllm_prefix_generation_fixed"
 
 
+def _peft_knows_cache_name() -> bool:
+    try:
+        from peft.import_utils import get_transformers_cache_name
+    except ImportError:  # peft < 0.22 hard-codes `past_key_values`
+        return False
+    return get_transformers_cache_name() == "cache"
+
+
 def _needs_fix(model: Any) -> bool:
     import inspect
 
+    if _peft_knows_cache_name():
+        return False
     config = getattr(model, "active_peft_config", None)
     if config is None or not getattr(config, "is_prompt_learning", False):
         return False
