@@ -166,19 +166,25 @@ def find_gguf(model: str) -> Path:
 
 
 def gguf_for(model: str, adapter: str | Path | None = "auto", *, outtype: str = "f16") -> tuple[Path, str | None]:
-    """The GGUF to run and the adapter merged into it: a .gguf file as it is; otherwise the model with its
-    adapter ("auto": the shipped one) merged and exported by `models.merge.merged_gguf` (cached)."""
+    """The GGUF to run and the adapter merged into it: a .gguf file as it is; a registry model without an
+    adapter as the GGUF it ships as (a Q4_K_M file runs quantized, not re-exported at `outtype`); otherwise
+    the model with its adapter ("auto": the shipped one) merged and exported by `models.merge.merged_gguf`
+    (cached)."""
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
         if adapter not in (None, "auto"):
             raise InputError("llama.cpp cannot apply a PEFT adapter to a GGUF file; merge it first with "
                              f"`srllm merge {adapter} --gguf OUT.gguf` and pass --model OUT.gguf", field="adapter")
         return find_gguf(model), None
-    from srllm.models import default_adapter_for, resolve
+    from srllm.models import default_adapter_for, get_spec, resolve
     from srllm.models.merge import merged_gguf
+    from srllm.models.pull import gguf_path
 
+    resolved = resolve(model)  # pulls a registry model on first use, which also caches its GGUF
     if adapter == "auto":
-        adapter = default_adapter_for(resolve(model).name)
+        adapter = default_adapter_for(resolved.name)
+    if not adapter and (spec := get_spec(model)) is not None and (shipped := gguf_path(spec)) is not None:
+        return shipped, None
     return merged_gguf(model, adapter, outtype=outtype), str(adapter) if adapter else None
 
 
