@@ -16,7 +16,10 @@ or answers with commentary. `GuardedRewriter` wraps `Rewriter` with the same
 3. Texts whose greedy rewrite fails get `candidates - 1` sampled rewrites in one batched call
    (a retry only where needed: most rows pass first time, so the guard's cost stays near
    the scoring cost). The best passing candidate wins (`ok`).
-4. When none passes, the row is `flagged` with the best candidate and the reasons, for review;
+4. A row none of whose candidates passed, but one of them kept the input's content and failed only on harm
+   left in it, is refined (GuardConfig.refine): that candidate is rewritten again, marked with its own
+   harmful spans, and the new candidates are checked against the input like the others.
+5. When none passes, the row is `flagged` with the best candidate and the reasons, for review;
    harm is never emitted silently. A flagged row never carries a payload instead of a rewrite: a
    candidate that adds text the input has no facts for, repeats what an instruction in the input
    dictates, or repeats the prompt's own instructions is passed over for the best one that does not,
@@ -130,6 +133,13 @@ class GuardConfig(BaseModel):
     # Rewrite only the harmful sentences of an input whose other sentences the screen finds benign; those are
     # kept word for word (srllm.rewrite.sentences).
     per_sentence: bool = False
+    # Refining rounds for a row none of whose candidates passed: its best candidate that kept the input's
+    # content and failed only on harm (a clause, an insult or a coded word left in) is rewritten again as if
+    # it were the input, its own harmful spans marked (greedy + the same sampled retries), and the new
+    # candidates are checked against the row's input. A second pass removes a leftover the first left in.
+    # 1: on the dev cases 79.3 % pass against 76.0 % with 0 (5 rows gained, none lost), the flag rate falls from
+    # 30.8 % to 24.8 % of harmful rows, silent harm stays 9.3 %, at about the same time; 2 passed 78.7 %.
+    refine: int = Field(1, ge=0, le=3)
 
     @field_validator("edit_candidate", mode="before")
     @classmethod
@@ -179,6 +189,11 @@ class Verdict:
         return any(reason.startswith(PAYLOAD_REASONS) for reason in self.reasons)
 
     @property
+    def harm_only(self) -> bool:
+        """Whether it fails only because harm is left in it (HARM_REASONS): its content is all there."""
+        return bool(self.reasons) and all(reason.startswith(HARM_REASONS) for reason in self.reasons)
+
+    @property
     def rank(self) -> float:
         # Meaning kept, minus what harm is left: picks between passing candidates too.
         harm = max(self.scores.get("toxicity", 0.0), self.scores.get("profanity", 0.0))
@@ -209,6 +224,10 @@ DROPS_CONTENT = "content dropped"
 FOLLOWS_INSTRUCTION = "follows an instruction in the input"
 REPEATS_PROMPT = "repeats the prompt's instructions"
 PAYLOAD_REASONS = (ADDS_TEXT, FOLLOWS_INSTRUCTION, REPEATS_PROMPT)
+# Reasons that say what harm a candidate still carries, not what it lost: a candidate failing only on these
+# kept the input's content and is worth refining (GuardConfig.refine).
+HARM_REASONS = ("toxic (", "stereotype (", "harmful span kept", "coded or censored word kept", "bias not reduced",
+                "toxic per Jigsaw", "profane")
 # The prompt's words a candidate may share in a row before it is repeating the prompt, not the input.
 _PROMPT_RUN = 8
 
@@ -667,6 +686,7 @@ class GuardedRewriter(WrappedEngine):
         candidates: dict[int, list[str]] = {}
         verdicts: dict[int, list[Verdict]] = {}
         retry: list[int] = []
+        refine: list[int] = []
         retries = self.guard.config.candidates > 1
         edit_mode = self.guard.config.edit_candidate
         inputs = model_inputs(self.rewriter, sources, spans)
@@ -682,10 +702,36 @@ class GuardedRewriter(WrappedEngine):
             else:
                 if edit_mode == "last":
                     self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt, originals)
+                if self._refinable(verdicts[k]) and out.chunks == 1:
+                    refine.append(k)
+                    continue
                 yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
                                     harm[k], originals[k])
-        if not retry:
-            return
+        if retry:
+            yield from self._retry(retry, inputs, pending, sources, spans, harm, first, candidates, verdicts, prompt,
+                                   originals, refine, batch_size)
+        refined: dict[int, set[str]] = {k: set() for k in refine}
+        for round_ in range(1, self.guard.config.refine + 1):
+            if not refine:
+                break
+            current, refine = sorted(refine), []
+            yield from self._refine(current, pending, sources, spans, harm, first, candidates, verdicts, prompt,
+                                    originals, batch_size, refined, again=refine,
+                                    last=round_ == self.guard.config.refine)
+
+    def _refinable(self, verdicts: Sequence[Verdict], refined: set[str] = frozenset()) -> bool:
+        """Whether a row gets a refining round (GuardConfig.refine): none of its candidates passed and one
+        not refined yet failed only on harm left in it."""
+        return (self.guard.config.refine > 0 and not any(v.passed for v in verdicts)
+                and any(v.harm_only and v.text not in refined for v in verdicts))
+
+    def _retry(self, retry: list[int], inputs: list[str], pending: list[tuple[int, GuardedResult, list[Any]]],
+               sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
+               first: dict[int, RewriteResult], candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]],
+               prompt: str, originals: Sequence[str], refine: list[int],
+               batch_size: int) -> Iterator[tuple[int, GuardedResult]]:
+        """The sampled retries of the rows whose greedy rewrite failed; a row still failing that can be
+        refined is added to `refine` instead of being decided."""
         import torch
 
         retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
@@ -698,10 +744,58 @@ class GuardedRewriter(WrappedEngine):
                                           source_harm=[harm[k]], originals=[originals[k]])
             candidates[k].extend(samples)
             verdicts[k].extend(more)
-            if edit_mode == "last":
+            if self.guard.config.edit_candidate == "last":
                 self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt, originals)
             first[k].prompt_tokens += out.prompt_tokens
             first[k].generated_tokens += out.generated_tokens
+            if self._refinable(verdicts[k]):
+                refine.append(k)
+                continue
+            yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
+                                harm[k], originals[k])
+
+    def _refine(self, refine: list[int], pending: list[tuple[int, GuardedResult, list[Any]]],
+                sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
+                first: dict[int, RewriteResult], candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]],
+                prompt: str, originals: Sequence[str], batch_size: int, refined: dict[int, set[str]],
+                again: list[int], last: bool) -> Iterator[tuple[int, GuardedResult]]:
+        """One round of GuardConfig.refine: each row's best harm-only candidate not refined yet is rewritten
+        again, marked with its own spans, greedy and sampled; the new candidates are checked against the row's
+        source, as every candidate is. A row still failing goes to `again` unless this is the `last` round."""
+        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined.setdefault(k, set())]).text
+                  for k in refine]
+        for k, draft in zip(refine, drafts, strict=True):
+            refined[k].add(draft)
+        with self._scoring:
+            seen = self.guard.screen(drafts)
+        inputs = model_inputs(self.rewriter, drafts, [s.spans for s in seen])
+        more: dict[int, list[str]] = {r: [] for r in range(len(refine))}
+        tokens = {r: [0, 0] for r in range(len(refine))}
+        for r, out in self.rewriter.rewrite_stream(inputs, batch_size=batch_size):
+            more[r].append(unmark(out.rewrite))
+            tokens[r][0] += out.prompt_tokens
+            tokens[r][1] += out.generated_tokens
+        if self.guard.config.candidates > 1:
+            import torch
+
+            torch.manual_seed(self.guard.config.seed)
+            for r, out in self.sampler.generate_stream(inputs, batch_size=batch_size):
+                more[r].extend(unmark(text) for text in out.candidates)
+                tokens[r][0] += out.prompt_tokens
+                tokens[r][1] += out.generated_tokens
+        for r, k in enumerate(refine):
+            new = [text for text in dict.fromkeys(more[r]) if text not in candidates[k]]
+            if new:
+                with self._scoring:
+                    [checked] = self.guard.check([sources[k]], [new], [spans[k]], prompt=prompt,
+                                                 source_harm=[harm[k]], originals=[originals[k]])
+                candidates[k].extend(new)
+                verdicts[k].extend(checked)
+            first[k].prompt_tokens += tokens[r][0]
+            first[k].generated_tokens += tokens[r][1]
+            if not last and self._refinable(verdicts[k], refined[k]):
+                again.append(k)
+                continue
             yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
                                 harm[k], originals[k])
 
