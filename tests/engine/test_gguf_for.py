@@ -30,4 +30,3 @@ def test_a_registry_model_without_an_adapter_runs_the_gguf_it_ships_as(no_export
     assert shipped is not None and shipped.suffix == ".gguf"
     assert gguf_for(DEFAULT_MODEL, None) == (shipped, None)
     assert no_export == []
-

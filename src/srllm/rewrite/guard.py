@@ -225,9 +225,15 @@ FOLLOWS_INSTRUCTION = "follows an instruction in the input"
 REPEATS_PROMPT = "repeats the prompt's instructions"
 PAYLOAD_REASONS = (ADDS_TEXT, FOLLOWS_INSTRUCTION, REPEATS_PROMPT)
 # Reasons that say what harm a candidate still carries, not what it lost: a candidate failing only on these
-# kept the input's content and is worth refining (GuardConfig.refine).
-HARM_REASONS = ("toxic (", "stereotype (", "harmful span kept", "coded or censored word kept", "bias not reduced",
-                "toxic per Jigsaw", "profane")
+# kept the input's content and is worth refining (GuardConfig.refine). `_verdict` writes them from these names.
+TOXIC = "toxic ("
+STEREOTYPE = "stereotype ("
+SPAN_KEPT = "harmful span kept"
+TERM_KEPT = "coded or censored word kept"
+BIAS_KEPT = "bias not reduced"
+TOXIC_JIGSAW = "toxic per Jigsaw"
+PROFANE = "profane"
+HARM_REASONS = (TOXIC, STEREOTYPE, SPAN_KEPT, TERM_KEPT, BIAS_KEPT, TOXIC_JIGSAW, PROFANE)
 # The prompt's words a candidate may share in a row before it is repeating the prompt, not the input.
 _PROMPT_RUN = 8
 
@@ -405,19 +411,19 @@ class Guard:
             return Verdict(text, scores, ["empty rewrite"])
         reasons = []
         if scores["toxic"] > c.max_toxic:
-            reasons.append(f"toxic ({scores['toxic']:.2f} > {c.max_toxic})")
+            reasons.append(f"{TOXIC}{scores['toxic']:.2f} > {c.max_toxic})")
         if scores["stereotype"] > c.max_stereotype:
-            reasons.append(f"stereotype ({scores['stereotype']:.2f} > {c.max_stereotype})")
+            reasons.append(f"{STEREOTYPE}{scores['stereotype']:.2f} > {c.max_stereotype})")
         if kept := kept_spans(text, spans):
-            reasons.append("harmful span kept: " + "; ".join(f"'{k}'" for k in kept))
+            reasons.append(f"{SPAN_KEPT}: " + "; ".join(f"'{k}'" for k in kept))
         if terms := kept_terms(source, text):
-            reasons.append("coded or censored word kept: " + "; ".join(_term_note(t) for t in terms))
+            reasons.append(f"{TERM_KEPT}: " + "; ".join(_term_note(t) for t in terms))
         if _bias_kept(scores["bias"], bias_input, c):
-            reasons.append(f"bias not reduced ({scores['bias']:.2f}, input {bias_input:.2f})")
+            reasons.append(f"{BIAS_KEPT} ({scores['bias']:.2f}, input {bias_input:.2f})")
         if scores["toxicity"] > c.max_toxicity:
-            reasons.append(f"toxic per Jigsaw ({scores['toxicity']:.2f} > {c.max_toxicity})")
+            reasons.append(f"{TOXIC_JIGSAW} ({scores['toxicity']:.2f} > {c.max_toxicity})")
         if scores["profanity"] > c.max_profanity:
-            reasons.append(f"profane ({scores['profanity']:.2f} > {c.max_profanity})")
+            reasons.append(f"{PROFANE} ({scores['profanity']:.2f} > {c.max_profanity})")
         if scores["similarity"] < c.min_similarity:
             reasons.append(f"meaning lost (similarity {scores['similarity']:.2f} < {c.min_similarity})")
         if missing:
@@ -762,8 +768,7 @@ class GuardedRewriter(WrappedEngine):
         """One round of GuardConfig.refine: each row's best harm-only candidate not refined yet is rewritten
         again, marked with its own spans, greedy and sampled; the new candidates are checked against the row's
         source, as every candidate is. A row still failing goes to `again` unless this is the `last` round."""
-        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined.setdefault(k, set())]).text
-                  for k in refine]
+        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined[k]]).text for k in refine]
         for k, draft in zip(refine, drafts, strict=True):
             refined[k].add(draft)
         with self._scoring:
@@ -778,7 +783,7 @@ class GuardedRewriter(WrappedEngine):
         if self.guard.config.candidates > 1:
             import torch
 
-            torch.manual_seed(self.guard.config.seed)
+            torch.manual_seed(self.guard.config.seed)  # as in `_retry`: engines without per-row seeds
             for r, out in self.sampler.generate_stream(inputs, batch_size=batch_size):
                 more[r].extend(unmark(text) for text in out.candidates)
                 tokens[r][0] += out.prompt_tokens
