@@ -152,3 +152,38 @@ def test_an_input_harmful_only_in_its_instructions_is_kept_as_the_cut_text(tmp_p
     assert rows["p0"]["status"] == "kept" and rows["p0"]["chosen_from"] == "cut"
     assert rows["p0"]["chosen"] == "The Lisbon meeting moved to 14 May."
     assert rows["p1"]["chosen_from"] != "cut" and manifest["chosen_from"].get("cut") == 1
+
+
+def test_refine_is_bounded_and_recorded(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        RoundConfig(pool="p", out="o", refine=4)
+    assert err.value.field == "refine"
+    assert RoundConfig(pool="p", out="o").refine == 1  # as the guard's default
+
+
+@pytest.mark.slow
+def test_a_refined_candidate_becomes_the_pair_where_the_model_kept_only_harm(tmp_path: Path, guard) -> None:
+    from srllm.engine.rewriter import Rewriter
+    from srllm.models import DEFAULT_MODEL
+    from srllm.models.pull import is_pulled
+
+    if not is_pulled(DEFAULT_MODEL):
+        pytest.skip("default model not pulled (scripts/setup.sh pulls it)")
+    # The shipped default's greedy answer keeps the stereotype of this text and nothing else (the guard's
+    # refining test measures it); one candidate, no edit, so only the refining pass can find a passing one.
+    kept_harm = "Your English is so good for a Mexican, Sofia. Where did you learn it?"
+    pool = _pool(tmp_path / "pool.jsonl", [kept_harm], ["stereotype"])
+    model = Rewriter.load(DEFAULT_MODEL)
+    rows = {}
+    for refine in (0, 1):
+        out = tmp_path / f"r{refine}"
+        manifest = run_round(RoundConfig(pool=str(pool), out=str(out), candidates=1, edit_candidate=False,
+                                         eval_mix=None, refine=refine), rewriter=model, guard=guard, progress=False)
+        assert manifest["config"]["refine"] == refine
+        rows[refine] = json.loads((out / PROGRESS).read_text(encoding="utf-8").splitlines()[0])
+    assert rows[0]["status"] == "failed" and rows[0]["candidates"] == 1
+    kept = rows[1]
+    assert kept["status"] == "kept" and kept["chosen_from"] == "refine", kept
+    assert "Sofia" in kept["chosen"] and "Mexican" not in kept["chosen"]
+    # The model's own answer that kept the stereotype is the rejected side of the preference pair.
+    assert kept["rejected"][0]["from"] == "greedy" and "Mexican" in kept["rejected"][0]["text"]

@@ -36,6 +36,9 @@ def self_train(
     teacher_shots: int = typer.Option(2, "--teacher-shots", help="Worked examples in the teacher's prompt."),
     hard_from: Path | None = typer.Option(None, "--hard-from", help="An earlier round's folder: use only the inputs "
                                                                     "it failed."),
+    refine: int = typer.Option(1, "--refine", min=0, max=3, help="Refining rounds, as the guard's: an input whose "
+                                                                 "candidates kept only harm gets its best one "
+                                                                 "rewritten again (0: off)."),
 ) -> None:
     """Sample candidates for pool inputs, keep what the guard passes (SFT pairs) and what it fails
     beside them (preference pairs)."""
@@ -46,7 +49,7 @@ def self_train(
                          adapter=None if adapter == "none" else adapter, candidates=candidates, per_kind=per_kind,
                          limit=limit, seed=seed, batch_size=batch_size, provenance=provenance, edit_candidate=edit,
                          eval_mix=eval_mix or None, resume=resume, teacher=teacher or None, teacher_shots=teacher_shots,
-                         hard_from=str(hard_from) if hard_from else None)
+                         hard_from=str(hard_from) if hard_from else None, refine=refine)
     manifest = run_round(config)
     table = Table(title=f"self-training round {round_} -> {out}")
     for column in ("kind", "kept", "failed", "benign", "leak"):

@@ -69,12 +69,18 @@ class RoundConfig:
     teacher_shots: int = 2
     # A finished round's folder: only its `failed` inputs (what that model could not rewrite) are used.
     hard_from: str | None = None
+    # Refining rounds, as the guard's (GuardConfig.refine): an input whose candidates all kept its content but
+    # not its harm has its best such candidate rewritten again. Those pairs are what the model gets wrong on its
+    # own: it copies a stereotype clause or an insult that a second pass removes.
+    refine: int = 1
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:
             raise InputError(f"provenance must be one of {PROVENANCES}, not {self.provenance!r}", field="provenance")
         if self.candidates < 1 or self.round < 1:
             raise InputError("candidates and round must be at least 1", field="candidates")
+        if not 0 <= self.refine <= 3:
+            raise InputError(f"refine must be 0 to 3, not {self.refine}", field="refine")
         if self.teacher and self.provenance != "teacher":
             self.provenance = "teacher"
 
@@ -191,9 +197,9 @@ class RoundSampler:
     """Candidates for a batch of inputs, checked by the guard; one `Outcome` per input."""
 
     def __init__(self, rewriter: Any, guard: Any, *, candidates: int, edit: bool, max_rejected: int,
-                 temperature: float, seed: int, index: Any = None) -> None:
+                 temperature: float, seed: int, index: Any = None, refine: int = 0) -> None:
         self.rewriter, self.guard, self.edit, self.index = rewriter, guard, edit, index
-        self.candidates, self.max_rejected, self.seed = candidates, max_rejected, seed
+        self.candidates, self.max_rejected, self.seed, self.refine = candidates, max_rejected, seed, refine
         self.sampler = None
         if candidates > 1:
             self.sampler = rewriter.sampling(candidates - 1, temperature=temperature, top_p=guard.config.top_p,
@@ -250,20 +256,11 @@ class RoundSampler:
 
     def _generate(self, pending: list[tuple[PoolItem, Any]], originals: list[str], sources: list[str],
                   spans: list[list[Any]], batch_size: int) -> list[Outcome]:
-        """Candidates from the model (greedy, samples) and the edit, checked by the guard; one outcome each."""
-        import torch
-
-        from srllm.prompts.marks import unmark
+        """Candidates from the model (greedy, samples) and the edit, checked by the guard, then the refining
+        rounds; one outcome each."""
         from srllm.rewrite.marking import model_inputs
 
-        inputs = model_inputs(self.rewriter, sources, spans)  # marked, for a marked template
-        greedy = self.rewriter.generate(inputs, batch_size=batch_size)
-        groups: list[list[tuple[str, str]]] = [[(unmark(out.candidates[0]) if out.candidates else "", "greedy")]
-                                               for out in greedy]
-        if self.sampler is not None:
-            torch.manual_seed(self.seed)
-            for group, out in zip(groups, self.sampler.generate(inputs, batch_size=batch_size), strict=True):
-                group.extend((unmark(text), "sample") for text in out.candidates)
+        groups = self._candidates(model_inputs(self.rewriter, sources, spans), batch_size, "greedy", "sample")
         if self.edit:
             for group, source, found in zip(groups, sources, spans, strict=True):
                 # Guard.edit: no candidate whose cuts left a rough seam (it would teach the model broken text).
@@ -272,8 +269,55 @@ class RoundSampler:
                     group.append((edited, "edit"))
         groups = [_unique(group) for group in groups]
         verdicts = self.guard.check(sources, [[text for text, _ in g] for g in groups], spans, originals=originals)
+        refined: list[set[str]] = [set() for _ in groups]
+        for _ in range(self.refine):
+            if not self._refine(groups, verdicts, refined, sources, spans, originals, batch_size):
+                break
         return [self._outcome(item, group, found)
                 for (item, _), group, found in zip(pending, groups, verdicts, strict=True)]
+
+    def _candidates(self, inputs: list[str], batch_size: int, greedy: str, sample: str) -> list[list[tuple[str, str]]]:
+        """The greedy answer and the seeded samples for each input, labelled with where they came from."""
+        import torch
+
+        from srllm.prompts.marks import unmark
+
+        groups = [[(unmark(out.candidates[0]) if out.candidates else "", greedy)]
+                  for out in self.rewriter.generate(inputs, batch_size=batch_size)]
+        if self.sampler is not None:
+            torch.manual_seed(self.seed)
+            for group, out in zip(groups, self.sampler.generate(inputs, batch_size=batch_size), strict=True):
+                group.extend((unmark(text), sample) for text in out.candidates)
+        return groups
+
+    def _refine(self, groups: list[list[tuple[str, str]]], verdicts: list[list[Any]], refined: list[set[str]],
+                sources: list[str], spans: list[list[Any]], originals: list[str], batch_size: int) -> bool:
+        """One refining round, as GuardedRewriter's: for each input with no passing candidate, its best
+        candidate that failed only on harm left in it (and was not refined yet) is rewritten again with its
+        own spans marked; the new candidates are checked against the input's source. False when no input
+        had one to refine."""
+        from srllm.rewrite.guard import best
+        from srllm.rewrite.marking import model_inputs
+
+        rows = [k for k, found in enumerate(verdicts) if not any(v.passed for v in found)
+                and any(v.harm_only and v.text not in refined[k] for v in found)]
+        if not rows:
+            return False
+        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined[k]]).text for k in rows]
+        for k, draft in zip(rows, drafts, strict=True):
+            refined[k].add(draft)
+        seen = self.guard.screen(drafts)
+        more = self._candidates(model_inputs(self.rewriter, drafts, [s.spans for s in seen]), batch_size,
+                                "refine", "refine")
+        for k, group in zip(rows, more, strict=True):
+            have = {text for text, _ in groups[k]}
+            new = [(text, where) for text, where in _unique(group) if text not in have]
+            if new:
+                [checked] = self.guard.check([sources[k]], [[text for text, _ in new]], [spans[k]],
+                                             originals=[originals[k]])
+                groups[k].extend(new)
+                verdicts[k].extend(checked)
+        return True
 
     def _outcome(self, item: PoolItem, group: list[tuple[str, str]], verdicts: list[Any]) -> Outcome:
         from srllm.rewrite.guard import best
@@ -356,7 +400,7 @@ def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, p
         rewriter, guard = _load(config, rewriter, guard)
     sampler = RoundSampler(rewriter, guard, candidates=config.candidates, edit=config.edit_candidate,
                            max_rejected=config.max_rejected, temperature=config.temperature, seed=config.seed,
-                           index=eval_index(config.eval_mix))
+                           index=eval_index(config.eval_mix), refine=config.refine)
     todo = [item for item in items if item.id not in done]
     started = time.perf_counter()
     for batch in _batches(todo, config.batch_size * 4, progress, f"round {config.round}", len(items), len(done)):
