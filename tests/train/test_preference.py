@@ -100,3 +100,15 @@ def test_dpo_resumes_from_its_checkpoint(tiny_llama_dir: Path, pairs_file: Path,
     resumed = train(_config(tiny_llama_dir, pairs_file, out, "dpo", max_steps=6, resume=True))
     assert resumed.manifest["resumed_from"].endswith("checkpoint-3")
     assert resumed.manifest["global_step"] == 6
+
+
+def test_a_marked_template_marks_the_pair_texts_as_rewriting_does() -> None:
+    from srllm.train.preference import PreferencePair, mark_pairs
+
+    pairs = [PreferencePair("a", "Dana, you useless idiot, the Berlin invoice was due on March 3.",
+                            "Dana, the Berlin invoice was due on March 3.", "Dana, you idiot, the invoice was due.",
+                            "f:1")]
+    [marked] = mark_pairs(pairs, "debias-marked", dropout=0.0, seed=0)
+    assert "[[" in marked.text and "idiot" in marked.text  # marked, not removed
+    assert (marked.chosen, marked.rejected) == (pairs[0].chosen, pairs[0].rejected)  # answers carry no marks
+    assert mark_pairs(pairs, "debias", dropout=0.0, seed=0) == pairs

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,17 @@ def read_pairs(paths: list[str]) -> tuple[list[PreferencePair], list[dict[str, A
                                         row["rejected"], f"{path}:{line_no}"))
         sources.append({"path": path, "rows": rows, "sha256": file_sha256(path)})
     return pairs, sources
+
+
+def mark_pairs(pairs: list[PreferencePair], template: str, *, dropout: float, seed: int) -> list[PreferencePair]:
+    """With a marked template, each pair's text with its harmful spans marked as SFT and the guard mark it
+    (`train.data.mark_examples`, same dropout), so the prompt the preference loss conditions on is the one
+    the model sees at rewrite time. Other templates: the pairs unchanged."""
+    from srllm.train.data import Example, mark_examples
+
+    examples = [Example(pair.id, pair.text, pair.chosen, pair.where) for pair in pairs]
+    marked = mark_examples(examples, template, dropout=dropout, seed=seed)
+    return [replace(pair, text=example.text) for pair, example in zip(pairs, marked, strict=True)]
 
 
 def preference_dataset(tokenizer: Any, pairs: list[PreferencePair], *, template: str,
@@ -160,6 +171,7 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
                          field="method")
     options = method.parse_options(config.method_options)
     pairs, sources = read_pairs(config.pairs)  # every data problem before a model loads
+    pairs = mark_pairs(pairs, config.template, dropout=config.mark_dropout, seed=config.seed)
     out = Path(config.out)
     resume_from = last_checkpoint(out) if config.resume else None
     if config.resume and resume_from is None:
@@ -208,7 +220,8 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
         "preference": {"stage": config.stage, "beta": config.beta, "trainer": type(trainer).__name__,
                        "reference": (f"init adapter {config.init_adapter} (frozen copy)" if config.stage == "dpo"
                                      and config.init_adapter else "base model" if config.stage == "dpo" else "none"),
-                       "pairs": sources, "pairs_used": len(dataset), "dropped_too_long": dropped},
+                       "pairs": sources, "pairs_used": len(dataset), "dropped_too_long": dropped,
+                       "marked": sum("[[" in pair.text for pair in pairs)},
         "precision": vars(precision),
         "base_model": {"name": resolved.name, "path": resolved.path, "sha256": model_hash(resolved.path)},
         "init_adapter": config.init_adapter,
