@@ -74,6 +74,8 @@ def test_a_round_keeps_only_pairs_the_guard_passes(tmp_path: Path, rewriter, gua
     assert all(v[0].passed for v in verdicts), [v[0].reasons for v in verdicts]
     assert all(p["source"] == "self-verified" and p["meta"]["round"] == 2 for p in pairs)
     assert all("idiot" not in p["safe_variation"] and "moron" not in p["safe_variation"] for p in pairs)
+    hard = [json.loads(line) for line in (tmp_path / "r1" / "hard_pairs.jsonl").read_text().splitlines()]
+    assert hard == [p for p in pairs if p["meta"]["candidate"] != "greedy"]
     prefs = [json.loads(line) for line in (tmp_path / "r1" / "preferences.jsonl").read_text().splitlines()]
     assert all(p["chosen"] != p["rejected"] and p["rejected_reasons"] for p in prefs)
 
@@ -106,6 +108,9 @@ def test_a_killed_round_resumes_and_a_second_start_is_refused(tmp_path: Path, re
     assert again["counts"] == first["counts"]
     ids = [json.loads(line)["id"] for line in (out / PROGRESS).read_text().splitlines()]
     assert sorted(ids) == ["p0", "p1", "p2"]  # the fragment was cut, not fused with the next outcome
+    # Run again once finished (to rewrite its outputs): the sampling time it recorded is kept, not reset.
+    finished = run_round(config, rewriter=rewriter, guard=guard, progress=False)
+    assert finished["resumed_outcomes"] == 3 and finished["seconds"] >= again["seconds"] > 0
 
 
 def test_hard_from_keeps_only_the_inputs_an_earlier_round_failed(tmp_path: Path) -> None:
@@ -187,3 +192,6 @@ def test_a_refined_candidate_becomes_the_pair_where_the_model_kept_only_harm(tmp
     assert "Sofia" in kept["chosen"] and "Mexican" not in kept["chosen"]
     # The model's own answer that kept the stereotype is the rejected side of the preference pair.
     assert kept["rejected"][0]["from"] == "greedy" and "Mexican" in kept["rejected"][0]["text"]
+    # Not the model's greedy answer, so it is one of the round's hard pairs.
+    [hard] = [json.loads(line) for line in (tmp_path / "r1" / "hard_pairs.jsonl").read_text().splitlines()]
+    assert hard["safe_variation"] == kept["chosen"] and hard["meta"]["candidate"] == "refine"

@@ -29,6 +29,10 @@ from srllm.train.common import portable_adapter
 
 PROGRESS = "progress.jsonl"
 PAIRS = "pairs.jsonl"
+# The kept pairs whose chosen candidate is not the model's greedy answer: what it cannot yet write in one pass
+# (a sample, a refined draft, the edit, the cut text). Its own greedy answers, two thirds of the pairs, carry
+# almost no training signal (their loss is already under 0.1), so a run can weight these up.
+HARD_PAIRS = "hard_pairs.jsonl"
 PREFERENCES = "preferences.jsonl"
 ROUND = "round.json"
 PROVENANCES = ("self-verified", "teacher")
@@ -411,10 +415,14 @@ def run_round(config: RoundConfig, *, rewriter: Any = None, guard: Any = None, p
     records = sft_records(outcomes, config)
     preferences = preference_rows(outcomes, config)
     write_records(records, out / PAIRS)
+    write_records([r for r in records if r.meta["candidate"] != "greedy"], out / HARD_PAIRS)
     write_jsonl(preferences, out / PREFERENCES)
+    if config.resume and (out / ROUND).is_file():
+        # A finished round run again with --resume (to rewrite its outputs) keeps the time it took to sample.
+        seconds += json.loads((out / ROUND).read_text(encoding="utf-8")).get("seconds", 0.0)
     manifest = _manifest(config, rewriter, items, outcomes, len(preferences), seconds, len(done))
     manifest["outputs"] = {name: {"path": str(out / name), "sha256": file_sha256(out / name)}
-                           for name in (PAIRS, PREFERENCES)}
+                           for name in (PAIRS, HARD_PAIRS, PREFERENCES)}
     manifest["pool"]["sha256"] = file_sha256(config.pool)
     write_json(manifest, out / ROUND)
     return manifest
