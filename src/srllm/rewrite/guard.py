@@ -541,6 +541,33 @@ def best(verdicts: Sequence[Verdict]) -> Verdict:
     return max(verdicts, key=lambda v: (v.passed, -len(v.reasons), v.rank))
 
 
+class _Row:
+    """One pending row of GuardedRewriter's loop: what it is rewritten and checked as, and its candidates and
+    verdicts so far. `first` is the greedy rewrite; the retries' and refining rounds' tokens are added to it."""
+
+    def __init__(self, position: int, pending: tuple[int, GuardedResult, list[Any]], target: Screened | None,
+                 original: str) -> None:
+        self.position = position  # in the pending list: retried and refined rows are batched in this order
+        self.index, self.result, spans = pending
+        self.original = original
+        self.source = target.text if target is not None else original
+        self.spans = target.spans if target is not None else spans
+        self.harm = target.harm if target is not None else _input_harm(self.result)
+        self.input = ""  # what the model was given (marked, for a marked template)
+        self.first: RewriteResult | None = None
+        self.candidates: list[str] = []
+        self.verdicts: list[Verdict] = []
+        self.refined: set[str] = set()  # drafts a refining round has rewritten
+
+    @property
+    def passed(self) -> bool:
+        return any(v.passed for v in self.verdicts)
+
+    def count_tokens(self, out: RewriteResult) -> None:
+        self.first.prompt_tokens += out.prompt_tokens
+        self.first.generated_tokens += out.generated_tokens
+
+
 class GuardedRewriter(WrappedEngine):
     """`Rewriter` plus the guard loop: same `.rewrite(texts, batch_size)`, results carry a status. A
     `RewriteEngine` whose backend, model, adapter, method and prompt version are the Rewriter's."""
@@ -680,164 +707,128 @@ class GuardedRewriter(WrappedEngine):
                          batch_size: int, targets: dict[int, Screened]) -> Iterator[tuple[int, GuardedResult]]:
         """Each pending row's greedy rewrite is checked as it finishes (its own scoring call, so a row's
         verdict does not depend on which rows finished beside it); a row that passes is done. The rows
-        that fail get their sampled retries together afterwards, each seeded by the guard's seed and its text.
-        A row in `targets` is rewritten and checked as its target text (the input without what it says to
-        the model); whether a candidate obeys the input's instructions is still read from the input."""
-        originals = [texts[i] for i, _, _ in pending]
-        sources = [targets[i].text if i in targets else texts[i] for i, _, _ in pending]
-        spans = [targets[i].spans if i in targets else found for i, _, found in pending]
-        harm = [targets[i].harm if i in targets else _input_harm(result) for i, result, _ in pending]
+        that fail get their sampled retries together afterwards, each seeded by the guard's seed and its text,
+        then the refining rounds (GuardConfig.refine). A row in `targets` is rewritten and checked as its
+        target text (the input without what it says to the model); whether a candidate obeys the input's
+        instructions is still read from the input."""
+        rows = [_Row(k, row, targets.get(row[0]), texts[row[0]]) for k, row in enumerate(pending)]
         prompt = self._prompt_text()
-        first: dict[int, RewriteResult] = {}
-        candidates: dict[int, list[str]] = {}
-        verdicts: dict[int, list[Verdict]] = {}
-        retry: list[int] = []
-        refine: list[int] = []
-        retries = self.guard.config.candidates > 1
+        retry: list[_Row] = []
+        refine: list[_Row] = []
         edit_mode = self.guard.config.edit_candidate
-        inputs = model_inputs(self.rewriter, sources, spans)
+        inputs = model_inputs(self.rewriter, [row.source for row in rows], [row.spans for row in rows])
         for k, out in self.rewriter.rewrite_stream(inputs, batch_size=batch_size):
-            first[k], candidates[k] = out, [unmark(out.rewrite)]
+            row = rows[k]
+            row.input, row.first = inputs[k], out
+            first = [unmark(out.rewrite)]
             if edit_mode == "first":
-                candidates[k] += self._edit(sources[k], spans[k], candidates[k])
-            with self._scoring:
-                [verdicts[k]] = self.guard.check([sources[k]], [candidates[k]], [spans[k]], prompt=prompt,
-                                                 source_harm=[harm[k]], originals=[originals[k]])
-            if retries and not any(v.passed for v in verdicts[k]) and out.chunks == 1:
-                retry.append(k)
-            else:
-                if edit_mode == "last":
-                    self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt, originals)
-                if self._refinable(verdicts[k]) and out.chunks == 1:
-                    refine.append(k)
-                    continue
-                yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
-                                    harm[k], originals[k])
+                first += self._edit(row, first)
+            self._check(row, first, prompt)
+            if self.guard.config.candidates > 1 and not row.passed and out.chunks == 1:
+                retry.append(row)
+                continue
+            if edit_mode == "last":
+                self._add_edit(row, prompt)
+            if self._refinable(row) and out.chunks == 1:
+                refine.append(row)
+                continue
+            yield self._decided(row, prompt)
         if retry:
-            yield from self._retry(retry, inputs, pending, sources, spans, harm, first, candidates, verdicts, prompt,
-                                   originals, refine, batch_size)
-        refined: dict[int, set[str]] = {k: set() for k in refine}
+            yield from self._retry(retry, refine, prompt, batch_size)
         for round_ in range(1, self.guard.config.refine + 1):
             if not refine:
                 break
-            current, refine = sorted(refine), []
-            yield from self._refine(current, pending, sources, spans, harm, first, candidates, verdicts, prompt,
-                                    originals, batch_size, refined, again=refine,
-                                    last=round_ == self.guard.config.refine)
+            current, refine = sorted(refine, key=lambda row: row.position), []
+            yield from self._refine(current, refine, prompt, batch_size, last=round_ == self.guard.config.refine)
 
-    def _refinable(self, verdicts: Sequence[Verdict], refined: set[str] = frozenset()) -> bool:
+    def _refinable(self, row: _Row) -> bool:
         """Whether a row gets a refining round (GuardConfig.refine): none of its candidates passed and one
         not refined yet failed only on harm left in it."""
-        return (self.guard.config.refine > 0 and not any(v.passed for v in verdicts)
-                and any(v.harm_only and v.text not in refined for v in verdicts))
+        return (self.guard.config.refine > 0 and not row.passed
+                and any(v.harm_only and v.text not in row.refined for v in row.verdicts))
 
-    def _retry(self, retry: list[int], inputs: list[str], pending: list[tuple[int, GuardedResult, list[Any]]],
-               sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
-               first: dict[int, RewriteResult], candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]],
-               prompt: str, originals: Sequence[str], refine: list[int],
+    def _retry(self, retry: list[_Row], refine: list[_Row], prompt: str,
                batch_size: int) -> Iterator[tuple[int, GuardedResult]]:
         """The sampled retries of the rows whose greedy rewrite failed; a row still failing that can be
         refined is added to `refine` instead of being decided."""
         import torch
 
-        retry.sort()  # the sampled batch does not depend on the order the greedy rows finished in
+        retry.sort(key=lambda row: row.position)  # the sampled batch does not depend on the order rows finished in
         torch.manual_seed(self.guard.config.seed)  # engines without per-row seeds (prefix adapters' generate())
-        for r, out in self.sampler.generate_stream([inputs[k] for k in retry], batch_size=batch_size):
-            k = retry[r]
-            samples = [unmark(text) for text in out.candidates]
-            with self._scoring:
-                [more] = self.guard.check([sources[k]], [samples], [spans[k]], prompt=prompt,
-                                          source_harm=[harm[k]], originals=[originals[k]])
-            candidates[k].extend(samples)
-            verdicts[k].extend(more)
+        for r, out in self.sampler.generate_stream([row.input for row in retry], batch_size=batch_size):
+            row = retry[r]
+            self._check(row, [unmark(text) for text in out.candidates], prompt)
             if self.guard.config.edit_candidate == "last":
-                self._add_edit(k, sources, spans, harm, candidates, verdicts, prompt, originals)
-            first[k].prompt_tokens += out.prompt_tokens
-            first[k].generated_tokens += out.generated_tokens
-            if self._refinable(verdicts[k]):
-                refine.append(k)
+                self._add_edit(row, prompt)
+            row.count_tokens(out)
+            if self._refinable(row):
+                refine.append(row)
                 continue
-            yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
-                                harm[k], originals[k])
+            yield self._decided(row, prompt)
 
-    def _refine(self, refine: list[int], pending: list[tuple[int, GuardedResult, list[Any]]],
-                sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
-                first: dict[int, RewriteResult], candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]],
-                prompt: str, originals: Sequence[str], batch_size: int, refined: dict[int, set[str]],
-                again: list[int], last: bool) -> Iterator[tuple[int, GuardedResult]]:
+    def _refine(self, refine: list[_Row], again: list[_Row], prompt: str, batch_size: int,
+                last: bool) -> Iterator[tuple[int, GuardedResult]]:
         """One round of GuardConfig.refine: each row's best harm-only candidate not refined yet is rewritten
         again, marked with its own spans, greedy and sampled; the new candidates are checked against the row's
         source, as every candidate is. A row still failing goes to `again` unless this is the `last` round."""
-        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined[k]]).text for k in refine]
-        for k, draft in zip(refine, drafts, strict=True):
-            refined[k].add(draft)
+        drafts = [best([v for v in row.verdicts if v.harm_only and v.text not in row.refined]).text for row in refine]
+        for row, draft in zip(refine, drafts, strict=True):
+            row.refined.add(draft)
         with self._scoring:
             seen = self.guard.screen(drafts)
         inputs = model_inputs(self.rewriter, drafts, [s.spans for s in seen])
         more: dict[int, list[str]] = {r: [] for r in range(len(refine))}
-        tokens = {r: [0, 0] for r in range(len(refine))}
         for r, out in self.rewriter.rewrite_stream(inputs, batch_size=batch_size):
             more[r].append(unmark(out.rewrite))
-            tokens[r][0] += out.prompt_tokens
-            tokens[r][1] += out.generated_tokens
+            refine[r].count_tokens(out)
         if self.guard.config.candidates > 1:
             import torch
 
             torch.manual_seed(self.guard.config.seed)  # as in `_retry`: engines without per-row seeds
             for r, out in self.sampler.generate_stream(inputs, batch_size=batch_size):
                 more[r].extend(unmark(text) for text in out.candidates)
-                tokens[r][0] += out.prompt_tokens
-                tokens[r][1] += out.generated_tokens
-        for r, k in enumerate(refine):
-            new = [text for text in dict.fromkeys(more[r]) if text not in candidates[k]]
+                refine[r].count_tokens(out)
+        for r, row in enumerate(refine):
+            new = [text for text in dict.fromkeys(more[r]) if text not in row.candidates]
             if new:
-                with self._scoring:
-                    [checked] = self.guard.check([sources[k]], [new], [spans[k]], prompt=prompt,
-                                                 source_harm=[harm[k]], originals=[originals[k]])
-                candidates[k].extend(new)
-                verdicts[k].extend(checked)
-            first[k].prompt_tokens += tokens[r][0]
-            first[k].generated_tokens += tokens[r][1]
-            if not last and self._refinable(verdicts[k], refined[k]):
-                again.append(k)
+                self._check(row, new, prompt)
+            if not last and self._refinable(row):
+                again.append(row)
                 continue
-            yield self._decided(pending[k], sources[k], spans[k], first[k], candidates[k], verdicts[k], prompt,
-                                harm[k], originals[k])
+            yield self._decided(row, prompt)
 
-    def _edit(self, source: str, spans: list[Any], candidates: list[str]) -> list[str]:
-        """The judge's edit candidate of the source (`Guard.edit`) as a one-item list; empty where there is
-        none or it is already among `candidates`."""
+    def _check(self, row: _Row, texts: list[str], prompt: str) -> None:
+        """Check `texts` as candidates of the row (against its source, with its spans and harm) and add them."""
         with self._scoring:
-            edited = self.guard.edit(source, spans)
+            [checked] = self.guard.check([row.source], [texts], [row.spans], prompt=prompt,
+                                         source_harm=[row.harm], originals=[row.original])
+        row.candidates.extend(texts)
+        row.verdicts.extend(checked)
+
+    def _edit(self, row: _Row, candidates: list[str]) -> list[str]:
+        """The judge's edit candidate of the row's source (`Guard.edit`) as a one-item list; empty where there
+        is none or it is already among `candidates`."""
+        with self._scoring:
+            edited = self.guard.edit(row.source, row.spans)
         return [edited] if edited and edited not in candidates else []
 
-    def _add_edit(self, k: int, sources: Sequence[str], spans: list[list[Any]], harm: list[dict[str, float]],
-                  candidates: dict[int, list[str]], verdicts: dict[int, list[Verdict]], prompt: str,
-                  originals: Sequence[str]) -> None:
+    def _add_edit(self, row: _Row, prompt: str) -> None:
         """edit_candidate "last": a row none of whose model candidates passed gets the edit candidate too."""
-        if any(v.passed for v in verdicts[k]):
-            return
-        if extra := self._edit(sources[k], spans[k], candidates[k]):
-            with self._scoring:
-                [more] = self.guard.check([sources[k]], [extra], [spans[k]], prompt=prompt, source_harm=[harm[k]],
-                                          originals=[originals[k]])
-            candidates[k] += extra
-            verdicts[k] += more
+        if not row.passed and (extra := self._edit(row, row.candidates)):
+            self._check(row, extra, prompt)
 
-    def _decided(self, row: tuple[int, GuardedResult, list[Any]], source: str, spans: list[Any], first: RewriteResult,
-                 candidates: list[str], verdicts: list[Verdict], prompt: str, harm: dict[str, float],
-                 original: str) -> tuple[int, GuardedResult]:
+    def _decided(self, row: _Row, prompt: str) -> tuple[int, GuardedResult]:
         """The row's result from its best candidate (`_choose`)."""
-        index, result, _ = row
-        [chosen] = self._choose([source], [spans], [verdicts], prompt, [harm], [original])
+        result = row.result
+        [chosen] = self._choose([row.source], [row.spans], [row.verdicts], prompt, [row.harm], [row.original])
         result.rewrite = chosen.text
         result.status = "ok" if chosen.passed else "flagged"
         result.reasons = chosen.reasons
         result.scores.update(chosen.scores)
-        result.candidates = len(candidates)
-        result.prompt_tokens, result.generated_tokens = first.prompt_tokens, first.generated_tokens
-        result.chunks = first.chunks
-        return index, result
+        result.candidates = len(row.candidates)
+        result.prompt_tokens, result.generated_tokens = row.first.prompt_tokens, row.first.generated_tokens
+        result.chunks = row.first.chunks
+        return row.index, result
 
     def _prompt_text(self) -> str:
         """The instructions the model gets around the text (a candidate repeating them leaks them)."""
