@@ -68,6 +68,10 @@ HARM_KEYS = ("toxic", "stereotype", "toxicity", "profanity", "bias")
 SCORE_KEYS = (*(f"input_{key}" for key in HARM_KEYS), *HARM_KEYS, "similarity", "facts_missing")
 
 
+# GuardConfig.refine's bound: each refining round is another generation pass over the rows it refines.
+MAX_REFINE = 3
+
+
 class GuardConfig(BaseModel):
     """Thresholds of the guard; every field can be overridden (CLI: --guard-config FILE.json).
 
@@ -139,7 +143,7 @@ class GuardConfig(BaseModel):
     # candidates are checked against the row's input. A second pass removes a leftover the first left in.
     # 1: on the dev cases 79.3 % pass against 76.0 % with 0 (5 rows gained, none lost), the flag rate falls from
     # 30.8 % to 24.8 % of harmful rows, silent harm stays 9.3 %, at about the same time; 2 passed 78.7 %.
-    refine: int = Field(1, ge=0, le=3)
+    refine: int = Field(1, ge=0, le=MAX_REFINE)
 
     @field_validator("edit_candidate", mode="before")
     @classmethod
@@ -541,6 +545,15 @@ def best(verdicts: Sequence[Verdict]) -> Verdict:
     return max(verdicts, key=lambda v: (v.passed, -len(v.reasons), v.rank))
 
 
+def refine_draft(verdicts: Sequence[Verdict], refined: set[str]) -> Verdict | None:
+    """The candidate a refining round rewrites again (GuardConfig.refine): where none passed, the best one
+    that failed only on harm left in it and is not in `refined` yet; None where there is none."""
+    if any(v.passed for v in verdicts):
+        return None
+    drafts = [v for v in verdicts if v.harm_only and v.text not in refined]
+    return best(drafts) if drafts else None
+
+
 class _Row:
     """One pending row of GuardedRewriter's loop: what it is rewritten and checked as, and its candidates and
     verdicts so far. `first` is the greedy rewrite; the retries' and refining rounds' tokens are added to it."""
@@ -744,8 +757,7 @@ class GuardedRewriter(WrappedEngine):
     def _refinable(self, row: _Row) -> bool:
         """Whether a row gets a refining round (GuardConfig.refine): none of its candidates passed and one
         not refined yet failed only on harm left in it."""
-        return (self.guard.config.refine > 0 and not row.passed
-                and any(v.harm_only and v.text not in row.refined for v in row.verdicts))
+        return self.guard.config.refine > 0 and refine_draft(row.verdicts, row.refined) is not None
 
     def _retry(self, retry: list[_Row], refine: list[_Row], prompt: str,
                batch_size: int) -> Iterator[tuple[int, GuardedResult]]:
@@ -771,7 +783,7 @@ class GuardedRewriter(WrappedEngine):
         """One round of GuardConfig.refine: each row's best harm-only candidate not refined yet is rewritten
         again, marked with its own spans, greedy and sampled; the new candidates are checked against the row's
         source, as every candidate is. A row still failing goes to `again` unless this is the `last` round."""
-        drafts = [best([v for v in row.verdicts if v.harm_only and v.text not in row.refined]).text for row in refine]
+        drafts = [refine_draft(row.verdicts, row.refined).text for row in refine]
         for row, draft in zip(refine, drafts, strict=True):
             row.refined.add(draft)
         with self._scoring:

@@ -148,6 +148,7 @@ def _trainer_class(stage: str) -> Any:
 
 def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, ...] = ()) -> Any:
     """DPO or ORPO on `config.pairs`; writes the adapter and a manifest like `train` does."""
+    from srllm.prompts.marks import MARK_OPEN
     from srllm.train.common import (
         RunResult,
         last_checkpoint,
@@ -221,7 +222,7 @@ def train_preference(config: TrainConfig, *, callbacks: list[Any] | tuple[Any, .
                        "reference": (f"init adapter {config.init_adapter} (frozen copy)" if config.stage == "dpo"
                                      and config.init_adapter else "base model" if config.stage == "dpo" else "none"),
                        "pairs": sources, "pairs_used": len(dataset), "dropped_too_long": dropped,
-                       "marked": sum("[[" in pair.text for pair in pairs)},
+                       "marked": sum(MARK_OPEN in pair.text for pair in pairs)},
         "precision": vars(precision),
         "base_model": {"name": resolved.name, "path": resolved.path, "sha256": model_hash(resolved.path)},
         "init_adapter": config.init_adapter,

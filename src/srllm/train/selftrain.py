@@ -83,8 +83,10 @@ class RoundConfig:
             raise InputError(f"provenance must be one of {PROVENANCES}, not {self.provenance!r}", field="provenance")
         if self.candidates < 1 or self.round < 1:
             raise InputError("candidates and round must be at least 1", field="candidates")
-        if not 0 <= self.refine <= 3:
-            raise InputError(f"refine must be 0 to 3, not {self.refine}", field="refine")
+        from srllm.rewrite.guard import MAX_REFINE
+
+        if not 0 <= self.refine <= MAX_REFINE:
+            raise InputError(f"refine must be 0 to {MAX_REFINE}, not {self.refine}", field="refine")
         if self.teacher and self.provenance != "teacher":
             self.provenance = "teacher"
 
@@ -300,14 +302,13 @@ class RoundSampler:
         candidate that failed only on harm left in it (and was not refined yet) is rewritten again with its
         own spans marked; the new candidates are checked against the input's source. False when no input
         had one to refine."""
-        from srllm.rewrite.guard import best
+        from srllm.rewrite.guard import refine_draft
         from srllm.rewrite.marking import model_inputs
 
-        rows = [k for k, found in enumerate(verdicts) if not any(v.passed for v in found)
-                and any(v.harm_only and v.text not in refined[k] for v in found)]
-        if not rows:
+        found = {k: draft for k in range(len(verdicts)) if (draft := refine_draft(verdicts[k], refined[k])) is not None}
+        if not found:
             return False
-        drafts = [best([v for v in verdicts[k] if v.harm_only and v.text not in refined[k]]).text for k in rows]
+        rows, drafts = list(found), [draft.text for draft in found.values()]
         for k, draft in zip(rows, drafts, strict=True):
             refined[k].add(draft)
         seen = self.guard.screen(drafts)
