@@ -1,8 +1,9 @@
-"""The lexicon's checks: coded wording counts only in job postings; censored profanity counts anywhere."""
+"""The lexicon's checks: coded wording counts only in job postings; censored profanity, dehumanizing
+comparisons and gendered job titles count anywhere."""
 
 import pytest
 
-from srllm.text.lexicon import coded_terms, is_job_text, kept_terms, masked_profanity, neutral_form
+from srllm.text.lexicon import coded_terms, dehumanizing, is_job_text, kept_terms, masked_profanity, neutral_form
 
 AD = "We're hiring a friendly waitress for weekend shifts at our bistro; recent graduates preferred."
 
@@ -81,3 +82,34 @@ def test_hiring_jargon_is_coded_in_postings_only() -> None:
     assert [(t.text, t.neutral) for t in coded_terms(ad)] == [("rockstar", "skilled"), ("ninja", "expert")]
     assert [t.text for t in kept_terms(ad, "We're hiring a skilled ninja developer for our backend.")] == ["ninja"]
     assert coded_terms("My kids love ninja movies and their guitar guru.") == []
+
+
+def test_gendered_titles_count_outside_postings_but_everyday_words_do_not() -> None:
+    memo = "The chairman will appoint a foreman to supervise the crew of 25 at the Bayview site."
+    assert not is_job_text(memo)
+    assert [(t.text, t.neutral) for t in coded_terms(memo)] == [("chairman", "chair"), ("foreman", "supervisor")]
+    assert [t.text for t in kept_terms(memo, "The chair will appoint a foreman for the crew of 25.")] == ["foreman"]
+    assert coded_terms("Hey guys, the waiter says the stewards will bring lunch.") == []
+    assert [t.text for t in coded_terms("We're hiring friendly waiters; apply by May 2.")] == ["waiters"]
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Those people are animals, breeding like rats in the housing blocks.", ["are animals", "breeding like rats"]),
+    ("Those immigrants are cockroaches, swarming into Nogales every month.", ["are cockroaches", "swarming into"]),
+    ("Bunch of parasites at the council approved another fee hike.", ["Bunch of parasites"]),
+    # Animals as animals, and a swarm that is not people, are not the comparison.
+    ("Rats got into the basement again, so the landlord called pest control.", []),
+    ("The kids fed the animals at the petting zoo on Sunday.", []),
+    ("Bees are swarming around the hive by the back fence.", []),
+])
+def test_dehumanizing_comparisons_are_found_and_animals_are_not(text: str, found: list[str]) -> None:
+    assert [t.text for t in dehumanizing(text)] == found
+    assert [t.text for t in coded_terms(text)] == found
+
+
+def test_a_dehumanizing_comparison_fails_a_rewrite_even_in_new_words() -> None:
+    source = "Those people are animals, breeding like rats on Kline Road."
+    assert [t.text for t in kept_terms(source, "Some people on Kline Road are breeding like rats.")] == \
+        ["breeding like rats"]
+    assert [t.text for t in kept_terms(source, "The people on Kline Road are savages.")] == ["are savages"]
+    assert kept_terms(source, "Many families live in the housing blocks on Kline Road.") == []

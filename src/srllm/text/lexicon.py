@@ -6,7 +6,10 @@ job posting that asks for a "waitress", "recent graduates", "no more than 5 year
 finds them exactly: srllm's own lists in assets/lexicon/coded_terms.json (gendered job titles, age-coded
 wording and caps on experience, national-origin wording, each with a neutral form). Coded terms count
 only in text that reads like a job posting (`is_job_text`): "the young players" in a match report is not
-age bias.
+age bias. Two kinds count in any text: gendered job titles ("The chairman will appoint a foreman ..."),
+which inclusive-language guidance rewrites wherever they appear (bar a few everyday words such as "guys"
+and "waiter", which count in postings only), and dehumanizing comparisons ("breeding like rats", "are
+vermin"), which the judge scores as mild when the sentence names no group and uses no insult word.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class Term:
 
     start: int
     end: int
-    label: str  # gendered_title | age_coded | origin_coded | masked_profanity
+    label: str  # gendered_title | age_coded | origin_coded | jargon_coded | masked_profanity | dehumanizing
     text: str
     neutral: str | None  # what replaces it in an edit ('' deletes it); None: no replacement
 
@@ -98,6 +101,25 @@ def _coded(text: str) -> list[Term]:
                     for pattern, neutral in _age_caps() for m in pattern.finditer(text)]
 
 
+@lru_cache(maxsize=1)
+def _dehumanizing() -> re.Pattern[str]:
+    patterns = _lexicon()["dehumanizing"]["patterns"]
+    return re.compile(r"(?<![\w-])(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?![\w-])", re.IGNORECASE)
+
+
+def dehumanizing(text: str) -> list[Term]:
+    """People likened to animals, vermin or disease ("are animals", "breeding like rats"): no neutral form."""
+    return [Term(m.start(), m.end(), "dehumanizing", m.group(0), None) for m in _dehumanizing().finditer(text)]
+
+
+def _titles_anywhere(text: str) -> list[Term]:
+    """The gendered job titles that count outside a job posting (all but `gendered_titles_job_only`)."""
+    job_only = set(_lexicon()["gendered_titles_job_only"])
+    return [Term(m.start(), m.end(), "gendered_title", m.group(0), neutral_form(m.group(0)))
+            for m in _patterns()["gendered_title"].finditer(text)
+            if " ".join(m.group(0).lower().split()) not in job_only]
+
+
 def is_job_text(text: str) -> bool:
     """Whether the text reads like a job posting: two distinct hiring cues, or one beside a coded term
     ("Recent graduates preferred!")."""
@@ -113,19 +135,25 @@ def masked_profanity(text: str) -> list[Term]:
 
 
 def coded_terms(text: str, *, job: bool | None = None) -> list[Term]:
-    """Censored profanity anywhere, and gendered or age-coded wording when the text is a job posting
-    (`job`: None decides with `is_job_text`)."""
-    found = masked_profanity(text)
-    if job if job is not None else is_job_text(text):
-        found += _coded(text)
+    """Censored profanity, dehumanizing comparisons and gendered job titles anywhere, and every coded word
+    when the text is a job posting (`job`: None decides with `is_job_text`)."""
+    found = masked_profanity(text) + dehumanizing(text)
+    found += _coded(text) if (job if job is not None else is_job_text(text)) else _titles_anywhere(text)
     return sorted(found, key=lambda term: term.start)
 
 
+# Terms a candidate may not have even where its source did not: what its writer censored, and a
+# dehumanizing comparison in any words.
+_ALWAYS_KEPT = frozenset({"masked_profanity", "dehumanizing"})
+
+
 def kept_terms(source: str, candidate: str) -> list[Term]:
-    """The source's coded terms that the candidate still contains (judged as a job posting when the source is)."""
+    """The source's coded terms that the candidate still contains (judged as a job posting when the source is),
+    and any censored profanity or dehumanizing comparison in it."""
     job = is_job_text(source)
     wanted = {_term_key(t.text) for t in coded_terms(source, job=job)}
-    return [t for t in coded_terms(candidate, job=job) if t.label == "masked_profanity" or _term_key(t.text) in wanted]
+    return [t for t in coded_terms(candidate, job=job)
+            if t.label in _ALWAYS_KEPT or _term_key(t.text) in wanted]
 
 
 def _term_key(text: str) -> str:
