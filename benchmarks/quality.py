@@ -121,7 +121,7 @@ def demonstrations(k: int) -> list:
 # -- one variant ----------------------------------------------------------------------------------
 def build(variant: str, candidates: int, adapter_dir: str | None = None, dtype: str = "auto",
           edit_candidate: str | None = None, backend: str = "transformers", model: str | None = None,
-          template: str | None = None, guard_overrides: dict[str, str] | None = None) -> Any:
+          template: str | None = None, guard_overrides: dict[str, str | None] | None = None) -> Any:
     from srllm.models import DEFAULT_MODEL, adapter_template, default_adapter_for, load_causal_lm
     from srllm.rewrite import Rewriter
     from srllm.rewrite.guard import GuardConfig, GuardedRewriter
@@ -237,7 +237,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     candidates = args.candidates or GuardConfig().candidates
     out_dir = WORK / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    guard_overrides = dict(item.split("=", 1) for item in args.guard_set)
+    # "null" turns a check off (GuardConfig's None); pydantic reads the other values from their strings.
+    guard_overrides = {key: None if value == "null" else value
+                       for key, value in (item.split("=", 1) for item in args.guard_set)}
     rewriter = build(variant, candidates, args.adapter, args.dtype, args.edit_candidate, args.backend,
                      args.model, args.template, guard_overrides)
     checkpoint = WORK / f"{name}.json"
@@ -518,7 +520,8 @@ def main() -> None:
     parser.add_argument("--template", default=None,
                         help="prompt template (default: the adapter's own, from its manifest; else debias)")
     parser.add_argument("--guard-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a GuardConfig field for this run (repeatable), e.g. per_sentence=true")
+                        help="a GuardConfig field for this run (repeatable), e.g. per_sentence=true; "
+                             "null turns a check off, e.g. max_claim_kept=null")
     parser.add_argument("--name", default=None, help="save the variant's results under this name (default: VARIANT)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

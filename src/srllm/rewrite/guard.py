@@ -47,6 +47,7 @@ from srllm.engine.rewriter import GenerationSettings, Rewriter
 from srllm.errors import InputError, SrllmError
 from srllm.progress import collect_in_order
 from srllm.prompts.marks import unmark
+from srllm.rewrite.claims import claim_kept, claim_words
 from srllm.rewrite.edit import edit_candidate, merged_cuts, rough_seams
 from srllm.rewrite.injection import injection_cuts, instruction_payloads, obeyed_payload, rewrite_target
 from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
@@ -144,6 +145,12 @@ class GuardConfig(BaseModel):
     # 1: on the dev cases 79.3 % pass against 76.0 % with 0 (5 rows gained, none lost), the flag rate falls from
     # 30.8 % to 24.8 % of harmful rows, silent harm stays 9.3 %, at about the same time; 2 passed 78.7 %.
     refine: int = Field(1, ge=0, le=MAX_REFINE)
+    # A passing candidate that still has this share or more of a stereotype span's claim words (at least two
+    # of them; srllm.rewrite.claims) is suspect: "As a woman, Priya will probably need extra help" -> "Priya
+    # will probably need extra help" names no group, so the judge passes it. A row whose passing candidates
+    # are all suspect still gets its sampled retries, and a passing candidate that is not suspect is chosen
+    # before one that is; a suspect one is returned `ok` when nothing better passed (None: no such check).
+    max_claim_kept: float | None = Field(0.5, gt=0, le=1)
 
     @field_validator("edit_candidate", mode="before")
     @classmethod
@@ -182,10 +189,17 @@ class Verdict:
     text: str
     scores: dict[str, float]
     reasons: list[str]
+    # The share of a stereotype's claim words it kept, where that makes it suspect (GuardConfig.max_claim_kept).
+    claim: float = 0.0
 
     @property
     def passed(self) -> bool:
         return not self.reasons
+
+    @property
+    def settled(self) -> bool:
+        """Passed, and not suspect of keeping a stereotype's claim: no retry can improve on it."""
+        return self.passed and not self.claim
 
     @property
     def payload(self) -> bool:
@@ -202,7 +216,7 @@ class Verdict:
         # Meaning kept, minus what harm is left: picks between passing candidates too.
         harm = max(self.scores.get("toxicity", 0.0), self.scores.get("profanity", 0.0))
         judged = max(self.scores.get("toxic", 0.0), self.scores.get("stereotype", 0.0))
-        return self.scores.get("similarity", 0.0) - 0.5 * harm - 0.5 * judged
+        return self.scores.get("similarity", 0.0) - 0.5 * harm - 0.5 * judged - self.claim
 
 
 class Screened(NamedTuple):
@@ -375,11 +389,16 @@ class Guard:
                     else set() for source, original, spans in zip(sources, originals, source_spans, strict=True)]
         nouns = (key_nouns(sources, [[(s.start, s.end) for s in spans] for spans in source_spans], excluded)
                  if self.config.require_nouns and flat else [[] for _ in sources])
+        claims = ([claim_words(source, spans) for source, spans in zip(sources, source_spans, strict=True)]
+                  if self.config.max_claim_kept is not None else [[] for _ in sources])
         verdicts: list[list[Verdict]] = [[] for _ in sources]
         for (i, text), scores, sim in zip(pairs, harm, similarity, strict=True):
             scores = {**scores, "similarity": sim["similarity"], "bias_input": source_bias[i]}
-            verdicts[i].append(self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt,
-                                             originals[i], nouns[i]))
+            verdict = self._verdict(sources[i], text, scores, excluded[i], source_spans[i], prompt, originals[i],
+                                    nouns[i])
+            if claims[i] and (kept := claim_kept(claims[i], text)) >= self.config.max_claim_kept:
+                verdict.claim = kept
+            verdicts[i].append(verdict)
         return verdicts
 
     def dropped_nouns(self, source: str, nouns: Sequence[str], text: str) -> list[str]:
@@ -576,6 +595,10 @@ class _Row:
     def passed(self) -> bool:
         return any(v.passed for v in self.verdicts)
 
+    @property
+    def settled(self) -> bool:
+        return any(v.settled for v in self.verdicts)
+
     def count_tokens(self, out: RewriteResult) -> None:
         self.first.prompt_tokens += out.prompt_tokens
         self.first.generated_tokens += out.generated_tokens
@@ -737,7 +760,7 @@ class GuardedRewriter(WrappedEngine):
             if edit_mode == "first":
                 first += self._edit(row, first)
             self._check(row, first, prompt)
-            if self.guard.config.candidates > 1 and not row.passed and out.chunks == 1:
+            if self.guard.config.candidates > 1 and not row.settled and out.chunks == 1:
                 retry.append(row)
                 continue
             if edit_mode == "last":
