@@ -10,6 +10,7 @@ from srllm.rewrite.guard import Guard, GuardConfig, best
 SOURCE = "As a woman, Keiko will probably need extra help with the figures in the March audit."
 CLAIM_KEPT = "Keiko will probably need extra help with the figures in the March audit."
 NEUTRAL = "Keiko will present the figures in the March audit."
+HEDGED = "Since she's a woman, Grace will probably get too emotional when she presents the Q3 results."
 
 
 @dataclass
@@ -80,3 +81,17 @@ def test_the_default_model_keeps_looking_past_a_rewrite_that_keeps_the_claim() -
     assert off.status == "ok" and claim_kept(claims, off.rewrite) >= 0.5, off.rewrite
     assert on.status == "ok" and claim_kept(claims, on.rewrite) < 0.5, on.rewrite
     assert "Keiko" in on.rewrite and "March" in on.rewrite
+    assert on.reasons == [] and off.reasons == []  # the check off: nothing is suspect, so no note
+
+
+@pytest.mark.slow
+def test_a_suspect_rewrite_returned_because_nothing_better_passed_says_so() -> None:
+    from srllm.models import DEFAULT_MODEL
+    from srllm.models.pull import is_pulled
+    from srllm.rewrite.guard import CLAIM_NOTE, load_rewriter
+
+    if not is_pulled(DEFAULT_MODEL):
+        pytest.skip("default model not pulled (scripts/setup.sh pulls it)")
+    # One candidate: the greedy rewrite keeps the claim and there is no retry to find a better one (measured).
+    [result] = load_rewriter(guard_config=GuardConfig(candidates=1, max_claim_kept=0.5)).rewrite([HEDGED])
+    assert result.status == "ok" and len(result.reasons) == 1 and result.reasons[0].startswith(CLAIM_NOTE)

@@ -182,6 +182,10 @@ class GuardedResult(RewriteResult):
     spans: list[dict[str, Any]] = field(default_factory=list)  # the judge's harmful spans of the input
 
 
+# The note an `ok` row carries when its rewrite is suspect of keeping a stereotype's claim (max_claim_kept).
+CLAIM_NOTE = "passed, but may keep the stereotype's claim"
+
+
 @dataclass
 class Verdict:
     """One candidate's checks: `reasons` is empty when it passes."""
@@ -858,7 +862,8 @@ class GuardedRewriter(WrappedEngine):
         [chosen] = self._choose([row.source], [row.spans], [row.verdicts], prompt, [row.harm], [row.original])
         result.rewrite = chosen.text
         result.status = "ok" if chosen.passed else "flagged"
-        result.reasons = chosen.reasons
+        result.reasons = chosen.reasons or ([f"{CLAIM_NOTE} ({chosen.claim:.0%} of its words; no passing candidate "
+                                              "kept less)"] if chosen.claim else [])
         result.scores.update(chosen.scores)
         result.candidates = len(row.candidates)
         result.prompt_tokens, result.generated_tokens = row.first.prompt_tokens, row.first.generated_tokens

@@ -234,7 +234,7 @@ function renderResults(results) {
     if (r.reasons && r.reasons.length) {
       const ul = document.createElement("ul");
       ul.className = "reasons";
-      ul.setAttribute("aria-label", "Why it was flagged");
+      ul.setAttribute("aria-label", status === "flagged" ? "Why it was flagged" : "Notes on the rewrite");
       for (const reason of r.reasons) { const li = document.createElement("li"); li.textContent = reason; ul.append(li); }
       side.append(ul);
     }
