@@ -146,8 +146,8 @@ class GuardConfig(BaseModel):
     # 30.8 % to 24.8 % of harmful rows, silent harm stays 9.3 %, at about the same time; 2 passed 78.7 %.
     refine: int = Field(1, ge=0, le=MAX_REFINE)
     # A passing candidate that still has this share or more of a stereotype span's claim words (at least two
-    # of them; srllm.rewrite.claims) is suspect: "As a woman, Priya will probably need extra help" -> "Priya
-    # will probably need extra help" names no group, so the judge passes it. A row whose passing candidates
+    # of them; srllm.rewrite.claims) is suspect: "As a woman, Keiko will probably need extra help" -> "Keiko
+    # will need extra help" names no group, so the judge passes it. A row whose passing candidates
     # are all suspect still gets its sampled retries, and a passing candidate that is not suspect is chosen
     # before one that is; a suspect one is returned `ok` when nothing better passed (None: no such check).
     max_claim_kept: float | None = Field(0.5, gt=0, le=1)
