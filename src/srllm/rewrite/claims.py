@@ -1,11 +1,11 @@
 """How much of a stereotype's claim a candidate still makes once the group is gone.
 
-The judge reads a rewrite on its own. "As a woman, Priya will probably need extra help with the numbers" ->
-"Priya will probably need extra help with the numbers" names no group, so the judge finds no stereotype, the
-whole span is not there word for word, and the guard passed it: the claim about Priya survived. The span's
-claim words are its content words less the names and numbers (the facts a rewrite keeps), function words and
+The judge reads a rewrite on its own. "As a woman, Keiko will probably need extra help with the figures" ->
+"Keiko will need extra help with the figures" names no group, so the judge finds no stereotype, the whole
+span is not there word for word, and the guard passed it: the claim about Keiko survived. The span's claim
+words are its content words less the names and numbers (the facts a rewrite keeps), function words and
 hedges ("probably", "usually"); a candidate that keeps half of them or more ("need", "extra", "help",
-"numbers": all but the group word "woman") still says what the stereotype said.
+"figures": all but the group word "woman") still says what the stereotype said.
 
 It is a soft signal, not a failure: a faithful rewrite can keep the topic nouns a long span covers ("She's only
 a nurse, so she probably didn't understand the statistics in the trial results" -> "... the nurse reviewed the
@@ -18,15 +18,13 @@ Grace will get too emotional when she presents the Q3 results").
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from srllm.text.facts import extract_facts, stopwords
-from srllm.text.nouns import same_stem
+from srllm.text.nouns import has_stem, lower_words
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # How sure or how general the claim is, not what it says: a rewrite drops these first ("will probably need
 # extra help" -> "I'm not sure X will need extra help" keeps the claim).
 HEDGES = frozenset("probably likely naturally usually always never typical typically really just".split())
@@ -47,13 +45,13 @@ def claim_words(source: str, spans: Sequence[Any]) -> list[list[str]]:
     """The claim words of each of the source's stereotype spans (lower case, in order): content words of three
     letters or more that are neither function words ("she's" counts as "she"), nor hedges, nor part of a name
     or number of the source."""
-    facts = {word for fact in extract_facts(source) for word in _WORD.findall(fact.text.lower())}
+    facts = {word for fact in extract_facts(source) for word in lower_words(fact.text)}
     skipped = _skipped()
     claims = []
     for span in spans:
         if getattr(span, "label", "") != "stereotype":
             continue
-        found = [w for w in _WORD.findall(span.text.lower())
+        found = [w for w in lower_words(span.text)
                  if len(w) > 2 and w.split("'")[0] not in skipped and w not in facts]
         if len(found) >= MIN_CLAIM_WORDS:
             claims.append(found)
@@ -63,10 +61,10 @@ def claim_words(source: str, spans: Sequence[Any]) -> list[list[str]]:
 def claim_kept(claims: Sequence[Sequence[str]], candidate: str) -> float:
     """The largest share of one claim's words that the candidate has (same stem), counted only where at least
     MIN_KEPT_WORDS of them are there; 0.0 for none."""
-    present = set(_WORD.findall(candidate.lower()))
+    present = set(lower_words(candidate))
     share = 0.0
     for words in claims:
-        kept = sum(any(same_stem(word, other) for other in present) for word in words)
+        kept = sum(has_stem(word, present) for word in words)
         if kept >= MIN_KEPT_WORDS:
             share = max(share, kept / len(words))
     return share

@@ -79,7 +79,7 @@ _TABLES = {"gendered_title": "gendered_titles", "age_coded": "age_coded", "origi
 
 def neutral_form(term: str) -> str | None:
     """The neutral wording for a coded term ('' to delete it), None when it is not a listed term."""
-    key = " ".join(term.lower().split())
+    key = _phrase_key(term)
     lexicon = _lexicon()
     for table in _TABLES.values():
         if key in lexicon[table]:
@@ -112,19 +112,22 @@ def dehumanizing(text: str) -> list[Term]:
     return [Term(m.start(), m.end(), "dehumanizing", m.group(0), None) for m in _dehumanizing().finditer(text)]
 
 
+@lru_cache(maxsize=1)
+def _job_only_titles() -> frozenset[str]:
+    return frozenset(_lexicon()["gendered_titles_job_only"])
+
+
 def _titles_anywhere(text: str) -> list[Term]:
     """The gendered job titles that count outside a job posting (all but `gendered_titles_job_only`)."""
-    job_only = set(_lexicon()["gendered_titles_job_only"])
     return [Term(m.start(), m.end(), "gendered_title", m.group(0), neutral_form(m.group(0)))
-            for m in _patterns()["gendered_title"].finditer(text)
-            if " ".join(m.group(0).lower().split()) not in job_only]
+            for m in _patterns()["gendered_title"].finditer(text) if _phrase_key(m.group(0)) not in _job_only_titles()]
 
 
 def is_job_text(text: str) -> bool:
     """Whether the text reads like a job posting: two distinct hiring cues, or one beside a coded term
     ("Recent graduates preferred!")."""
     patterns = _patterns()
-    cues = {" ".join(m.group(0).lower().split()) for m in patterns["job_cues"].finditer(text)}
+    cues = {_phrase_key(m.group(0)) for m in patterns["job_cues"].finditer(text)}
     if len(cues) != 1:
         return len(cues) >= 2
     return bool(_coded(text))
@@ -154,6 +157,11 @@ def kept_terms(source: str, candidate: str) -> list[Term]:
     wanted = {_term_key(t.text) for t in coded_terms(source, job=job)}
     return [t for t in coded_terms(candidate, job=job)
             if t.label in _ALWAYS_KEPT or _term_key(t.text) in wanted]
+
+
+def _phrase_key(text: str) -> str:
+    """A phrase as the lists spell it: lower case, single spaces."""
+    return " ".join(text.lower().split())
 
 
 def _term_key(text: str) -> str:

@@ -90,6 +90,16 @@ def same_stem(word: str, other: str) -> bool:
         word[: max(_MIN_STEM, len(word) - 2)])
 
 
+def lower_words(text: str) -> list[str]:
+    """The text's words in lower case, in order ("she's" is one word)."""
+    return _WORD.findall(text.lower())
+
+
+def has_stem(word: str, present: Iterable[str]) -> bool:
+    """Whether one of the `present` words has `word`'s stem (`same_stem`)."""
+    return any(same_stem(word, other) for other in present)
+
+
 def dropped_nouns(nouns: Sequence[str], rewrite: str,
                   similar: Callable[[list[str], list[str]], Any] | None = None,
                   min_similarity: float = 0.6, source: str = "") -> list[str]:
@@ -97,9 +107,9 @@ def dropped_nouns(nouns: Sequence[str], rewrite: str,
     word lists: a noun with a rewrite word at `min_similarity` or more counts as kept, unless that word is
     already in the `source` (a synonym replaces the noun with a new word; "office", already in "… receptionist
     … of our office", is related to "receptionist" at 0.62 but does not stand in for it)."""
-    present = set(_WORD.findall(rewrite.lower()))
-    missing = [noun for noun in nouns if not any(same_stem(noun, word) for word in present)]
-    new = sorted(present - set(_WORD.findall(source.lower())))
+    present = set(lower_words(rewrite))
+    missing = [noun for noun in nouns if not has_stem(noun, present)]
+    new = sorted(present - set(lower_words(source)))
     if not missing or similar is None or not new:
         return missing
     cosine = similar(missing, new)
