@@ -225,3 +225,20 @@ def test_the_bias_change_check_leaves_insults_to_the_toxicity_checks() -> None:
     assert not any(r.startswith("bias not reduced") for r in same.reasons)
     assert any(r.startswith("toxic") for r in same.reasons)
     assert set(same.scores) <= set(SCORE_KEYS)  # the source's bias is not left among the row's scores
+
+
+def test_an_age_the_stereotype_is_about_may_be_dropped_but_other_numbers_may_not(guard: Guard) -> None:
+    ageist = "Don't bother training Harold on the new CRM. At 63 he's too old to learn new software before May 4."
+    [[no_age, no_date]] = guard.check([ageist], [["Make sure Harold gets the new CRM training before May 4.",
+                                                  "Make sure Harold gets the new CRM training."]])
+    assert not any(r.startswith("facts dropped") for r in no_age.reasons), no_age.reasons
+    assert any(r.startswith("facts dropped") and "4" in r for r in no_date.reasons), no_date.reasons
+
+
+def test_a_number_inside_a_lexicon_term_is_the_harm_not_a_fact(guard: Guard) -> None:
+    ad = "The ideal candidate for the Leeds office is driven, with no more than 5 years of experience."
+    [[capped, dropped_cap]] = guard.check([ad], [[
+        "The ideal candidate for the Leeds office is driven, with no more than 5 years of experience in sales.",
+        "The ideal candidate for the Leeds office is driven and experienced."]])
+    assert any(r.startswith("coded or censored word kept") for r in capped.reasons), capped.reasons
+    assert not any(r.startswith("facts dropped") for r in dropped_cap.reasons), dropped_cap.reasons

@@ -1,6 +1,6 @@
 import pytest
 
-from srllm.text.facts import content_words, extract_facts, missing_facts, new_words
+from srllm.text.facts import age_numbers, content_words, extract_facts, missing_facts, new_words
 
 
 def keys(text: str) -> set[str]:
@@ -102,3 +102,27 @@ def test_the_guard_and_the_retention_scorer_agree_on_facts(source: str, rewrite:
         total = [f for f in facts if (f.kind == "number") == numbers]
         lost = [f for f in missing if (f.kind == "number") == numbers]
         assert scores[kind] == (1.0 if not total else (len(total) - len(lost)) / len(total)), kind
+
+
+@pytest.mark.parametrize(("text", "ages"), [
+    ("Seeking a junior designer aged 22–28 with a portfolio.", ["22–28"]),
+    ("Applicants should be under 35, dominant and driven.", ["35"]),
+    ("At 63 he's too old to learn new software.", ["63"]),
+    ("Zoe is only 24, which makes her too immature.", ["24"]),
+    ("Applicants should be between 25 and 35 years old.", ["25", "35"]),
+    ("I'd drop Beatriz, she's 52, and a team of twenty-somethings won't gel with her.", ["52", "twenty"]),
+    ("Let's leave off the over-50s; people in their 60s were born in the 1960s.", ["50s", "60s", "1960s"]),
+    # Not ages: a team class, counts, times and dates.
+    ("Carla coaches the under-12 girls' team.", []),
+    ("The airline lost over 40 bags, only 3 of them found.", []),
+    ("The rent was due on the 1st; the flight leaves at 7:40 and the shift ends at 10pm.", []),
+])
+def test_ages_and_age_limits_are_told_from_other_numbers(text: str, ages: list[str]) -> None:
+    assert age_numbers(text) == ages
+
+
+def test_ages_are_read_inside_the_given_spans_only() -> None:
+    text = "Harold is 63 and Maria is only 24, so give Maria the CRM course."
+    start = text.index("Maria is only 24")
+    assert age_numbers(text, [(start, start + len("Maria is only 24"))]) == ["24"]
+    assert age_numbers(text, []) == []

@@ -54,8 +54,8 @@ from srllm.rewrite.marking import harmful_spans, model_inputs, with_marks
 from srllm.rewrite.sentences import Split, assemble, overlaps, sentence_bounds, worth_splitting
 from srllm.scorers.embeddings import cosine_matrix
 from srllm.scorers.set import ScorerSet
-from srllm.text.facts import added_facts, content_words, extract_facts, missing_facts, new_words, words
-from srllm.text.lexicon import coded_terms, kept_terms
+from srllm.text.facts import added_facts, age_numbers, content_words, extract_facts, missing_facts, new_words, words
+from srllm.text.lexicon import Term, coded_terms, kept_terms
 from srllm.text.meta import meta_text
 from srllm.text.nouns import dropped_nouns, key_nouns, tagger
 
@@ -389,7 +389,8 @@ class Guard:
         source_bias = self._source_bias(sources, source_harm, judged) if checks_bias else [0.0] * len(sources)
         similarity = self.scorers["similarity"].score_pairs([sources[i] for i, _ in pairs], flat) if flat else []
         checks_words = self.config.require_facts or self.config.require_nouns
-        excluded = [self.harmful_words(source, spans) | _payload_words(original) if checks_words
+        excluded = [self.harmful_words(source, spans) | harm_numbers(source, spans) | _payload_words(original)
+                    if checks_words
                     else set() for source, original, spans in zip(sources, originals, source_spans, strict=True)]
         nouns = (key_nouns(sources, [[(s.start, s.end) for s in spans] for spans in source_spans], excluded)
                  if self.config.require_nouns and flat else [[] for _ in sources])
@@ -525,6 +526,17 @@ def _without_injection(source: str, spans: Sequence[Any]) -> str:
     """The input minus the judge's harmful spans and the injection, tidied (`edit_candidate`: a span by
     itself still gets its word-list replacement, "salesman" -> "salesperson")."""
     return edit_candidate(source, merged_cuts([*spans, *injection_cuts(source)]))
+
+
+def harm_numbers(source: str, spans: Sequence[Any]) -> set[str]:
+    """Numbers of the source that are the harm, so a rewrite need not keep them: every number in one of its
+    lexicon terms ("with no more than 5 years of experience", whose neutral form deletes it) and the ages
+    inside the judge's `spans` ("At 63 he's too old to learn", "aged 22–28"). The facts check used to require
+    these, so it failed the rewrites that dropped the stereotype (and the lexicon's own edit) and preferred
+    the ones that carried the age on."""
+    judged = [(span.start, span.end) for span in spans if not isinstance(span, Term)]
+    found = {fact.text for term in coded_terms(source) for fact in extract_facts(term.text) if fact.kind == "number"}
+    return found | set(age_numbers(source, judged))
 
 
 def _payload_words(source: str) -> set[str]:

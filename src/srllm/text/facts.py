@@ -196,6 +196,42 @@ def fact_present(fact: Fact, rewrite: str, *, numbers: set[str] | None = None) -
     return re.search(r"(?<!\w)" + re.escape(fact.key), _normalise(rewrite)) is not None
 
 
+# An age, or an age range or limit, written as a number: "aged 22–28", "under 35", "At 63 he's", "only 24,",
+# "between 25 and 35 years old", "52-year-old", "twenty-somethings", "in their 50s", "the over-50s",
+# "born in the 1950s". Where such a number sits inside a stereotype it is what the stereotype is about, so a
+# rewrite that drops the stereotype rightly drops the age with it (`age_numbers`). "under-12" (a team or
+# class) and "over 40 bags" (a count) are not ages: the limit words need a space and a clause boundary after.
+_AGE_NUMBER = r"(?:\d{1,3}(?![:.,]?\d)|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+_AGE_AFTER = r"(?=\s*(?:[,.;:!?)—–]|$|years?\b|y/?o\b|and\b|or\b|is\b|are\b|was\b|were\b|he\b|she\b|they\b|"
+_AGE_AFTER += r"you\b|can\b|can't\b|should\b|shouldn't\b|will\b|won't\b|need\b|must\b|who\b|with\b))"
+_AGE = re.compile("|".join([
+    rf"\bage[ds]?\s+(?:of\s+)?(?P<a1>{_AGE_NUMBER})(?:\s*(?:-|–|to|and)\s*(?P<a2>{_AGE_NUMBER}))?\b",
+    rf"\b(?:over|under|above|below|past|at|only|just|turned|turning)\s+(?:the\s+age\s+of\s+)?"
+    rf"(?P<b1>{_AGE_NUMBER}){_AGE_AFTER}",
+    rf"\b(?:he|she|they|i|you|we)(?:'s|'m|'re|\s+is|\s+was|\s+are|\s+am|\s+were)\s+(?P<i1>{_AGE_NUMBER}){_AGE_AFTER}",
+    rf"\bbetween\s+(?P<c1>{_AGE_NUMBER})\s+and\s+(?P<c2>{_AGE_NUMBER})\s+years?\b",
+    rf"\b(?P<d1>{_AGE_NUMBER})(?:\s*(?:-|–|to)\s*(?P<d2>{_AGE_NUMBER}))?[-\s]years?[-\s]olds?\b",
+    rf"\b(?P<e1>{_AGE_NUMBER})-?\s?somethings?\b",
+    r"\bin\s+(?:his|her|their|my|your|our)\s+(?:early\s+|mid\s+|late\s+)?(?P<f1>\d0s)\b",
+    r"\b(?:over|under)-(?P<g1>\d{1,3})s\b",
+    r"\bborn\s+in\s+(?:the\s+)?(?P<h1>(?:19|20)\d\ds?)\b",
+]), re.IGNORECASE)
+
+
+def age_numbers(text: str, spans: Iterable[tuple[int, int]] | None = None) -> list[str]:
+    """The numbers of `text` (as `extract_facts` writes them) that state an age or an age limit (_AGE); with
+    `spans`, only those inside one of the (start, end) spans: the ages a stereotype is about."""
+    ages = [match.span(name) for match in _AGE.finditer(text)
+            for name, value in match.groupdict().items() if value is not None]
+    if spans is not None:
+        bounds = list(spans)
+        ages = [(start, end) for start, end in ages if any(lo <= start and end <= hi for lo, hi in bounds)]
+    numbers = [*((m.start(), m.end(), m.group()) for m in _NUMBER.finditer(text)),
+               *((m.start(), m.end(), m.group()) for m in re.finditer(r"[A-Za-z]+", text)
+                 if m.group().lower() in _NUMBER_WORDS)]
+    return [number for start, end, number in numbers if any(start < hi and lo < end for lo, hi in ages)]
+
+
 def excluded_keys(exclude: Iterable[str]) -> set[str]:
     """The fact keys of the words and numbers in `exclude` (phrases such as "lazy immigrants" or "$4,000")."""
     keys: set[str] = set()
