@@ -41,6 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import cpu_flags  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SRLLM_SHARED", ROOT.parent / "shared"))
 CASES = SHARED / "data" / "devcases" / "cases.jsonl"
@@ -256,6 +259,10 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
                                      and args.backend == "transformers" and args.model is None
                                      and not guard_overrides),
         "guard_overrides": guard_overrides,
+        # Which dtype "auto" picked follows from the flags (bf16 on AVX-512 BF16, fp32 on AVX2 only), and a
+        # busy machine changes the seconds, never the rows: both are recorded so a run can be read later.
+        "cpu_flags": cpu_flags(), "cpus": len(os.sched_getaffinity(0)),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     })
     if not args.skip_dev:
         cases = dev_cases(args.dev_per_kind)
@@ -451,10 +458,20 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
+def _dtype(run: dict) -> str:
+    """The dtype a run decoded in ("torch.bfloat16" -> bf16), and "AVX2" where the run recorded a CPU without
+    native bf16: fp32 and bf16 decode some rows differently, so a row says which it was."""
+    name = str(run.get("dtype") or "–").removeprefix("torch.")
+    short = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}.get(name, name)
+    flags = run.get("cpu_flags")
+    return f"{short}, AVX2 only" if flags is not None and "avx512_bf16" not in flags else short
+
+
 def markdown(result: dict) -> str:
     lines = ["## Development cases (pass rate, score_cases.py)", "",
-             "| variant | cases | " + " | ".join(KINDS) + " | overall | flag rate | silent harm | statuses | seconds |",
-             "|---" * (len(KINDS) + 7) + "|"]
+             "| variant | cases | " + " | ".join(KINDS)
+             + " | overall | flag rate | silent harm | statuses | seconds | dtype |",
+             "|---" * (len(KINDS) + 8) + "|"]
     for name, r in result["variants"].items():
         if "devcases" not in r:
             continue
@@ -463,7 +480,8 @@ def markdown(result: dict) -> str:
         label = f"{name} (earlier run)" if r.get("from_previous_report") else name
         lines.append(f"| {label} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
                      + f" | **{_pct(s.get('overall'))}** | {_pct(r['devcases'].get('flag_rate'))} | "
-                     f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} |")
+                     f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} | "
+                     f"{_dtype(r)} |")
     lines += ["", "## ParaDetox held-out slice", "",
               "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) | ChrF | "
               "J TextDetox = mean(P(non-toxic) × sim × ChrF) |",
