@@ -3,7 +3,15 @@ comparisons and gendered job titles count anywhere."""
 
 import pytest
 
-from srllm.text.lexicon import coded_terms, dehumanizing, is_job_text, kept_terms, masked_profanity, neutral_form
+from srllm.text.lexicon import (
+    coded_terms,
+    dehumanizing,
+    is_job_text,
+    kept_terms,
+    masked_profanity,
+    neutral_form,
+    threats,
+)
 
 AD = "We're hiring a friendly waitress for weekend shifts at our bistro; recent graduates preferred."
 
@@ -113,3 +121,25 @@ def test_a_dehumanizing_comparison_fails_a_rewrite_even_in_new_words() -> None:
         ["breeding like rats"]
     assert [t.text for t in kept_terms(source, "The people on Kline Road are savages.")] == ["are savages"]
     assert kept_terms(source, "Many families live in the housing blocks on Kline Road.") == []
+
+
+@pytest.mark.parametrize("text, found", [
+    ("If that guy loses my package again I'm going to break his fingers.", ["break his fingers"]),
+    ("The council approved another fee hike. I hope they choke on it.", ["I hope they choke"]),
+    ("Say that again and I'll kill you.", ["I'll kill you"]),
+    ("Go kill yourself, loser.", ["Go kill yourself"]),
+    # A game, an email and a photo shoot are not threats.
+    ("I'm going to beat you at chess again on Sunday.", []),
+    ("I'll shoot you an email about the Leeds invoice.", []),
+    ("We will shoot the video at the Bayview site on Monday.", []),
+])
+def test_threats_are_found_and_their_everyday_lookalikes_are_not(text: str, found: list[str]) -> None:
+    assert [t.text for t in threats(text)] == found
+    assert [t.text for t in coded_terms(text)] == found
+
+
+def test_a_threat_fails_a_rewrite_even_where_the_input_had_none() -> None:
+    source = "If that guy at the front desk loses my package again, I will be furious."
+    assert [t.label for t in kept_terms(source, "If he loses my package again, I'm going to break his fingers.")] == \
+        ["threat"]
+    assert kept_terms(source, "If the front desk loses my package again, I will complain to the manager.") == []

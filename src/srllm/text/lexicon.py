@@ -8,8 +8,10 @@ wording and caps on experience, national-origin wording, each with a neutral for
 only in text that reads like a job posting (`is_job_text`): "the young players" in a match report is not
 age bias. Two kinds count in any text: gendered job titles ("The chairman will appoint a foreman ..."),
 which inclusive-language guidance rewrites wherever they appear (bar a few everyday words such as "guys"
-and "waiter", which count in postings only), and dehumanizing comparisons ("breeding like rats", "are
-vermin"), which the judge scores as mild when the sentence names no group and uses no insult word.
+and "waiter", which count in postings only), dehumanizing comparisons ("breeding like rats", "are
+vermin"), which the judge scores as mild when the sentence names no group and uses no insult word, and
+threats of violence ("I'm going to break his fingers"), which Jigsaw's threat label and the judge miss
+without a swear word.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Term:
 
     start: int
     end: int
-    label: str  # gendered_title | age_coded | origin_coded | jargon_coded | masked_profanity | dehumanizing
+    label: str  # gendered_title | age_coded | origin_coded | jargon_coded | masked_profanity | dehumanizing | threat
     text: str
     neutral: str | None  # what replaces it in an edit ('' deletes it); None: no replacement
 
@@ -101,15 +103,22 @@ def _coded(text: str) -> list[Term]:
                     for pattern, neutral in _age_caps() for m in pattern.finditer(text)]
 
 
-@lru_cache(maxsize=1)
-def _dehumanizing() -> re.Pattern[str]:
-    patterns = _lexicon()["dehumanizing"]["patterns"]
+@lru_cache(maxsize=2)
+def _pattern_list(table: str) -> re.Pattern[str]:
+    patterns = _lexicon()[table]["patterns"]
     return re.compile(r"(?<![\w-])(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?![\w-])", re.IGNORECASE)
 
 
 def dehumanizing(text: str) -> list[Term]:
     """People likened to animals, vermin or disease ("are animals", "breeding like rats"): no neutral form."""
-    return [Term(m.start(), m.end(), "dehumanizing", m.group(0), None) for m in _dehumanizing().finditer(text)]
+    return [Term(m.start(), m.end(), "dehumanizing", m.group(0), None)
+            for m in _pattern_list("dehumanizing").finditer(text)]
+
+
+def threats(text: str) -> list[Term]:
+    """Threats and wishes of violence ("I'm going to break his fingers", "I hope they choke on it"): no neutral
+    form."""
+    return [Term(m.start(), m.end(), "threat", m.group(0), None) for m in _pattern_list("threats").finditer(text)]
 
 
 @lru_cache(maxsize=1)
@@ -140,14 +149,14 @@ def masked_profanity(text: str) -> list[Term]:
 def coded_terms(text: str, *, job: bool | None = None) -> list[Term]:
     """Censored profanity, dehumanizing comparisons and gendered job titles anywhere, and every coded word
     when the text is a job posting (`job`: None decides with `is_job_text`)."""
-    found = masked_profanity(text) + dehumanizing(text)
+    found = masked_profanity(text) + dehumanizing(text) + threats(text)
     found += _coded(text) if (job if job is not None else is_job_text(text)) else _titles_anywhere(text)
     return sorted(found, key=lambda term: term.start)
 
 
 # Terms a candidate may not have even where its source did not: what its writer censored, and a
-# dehumanizing comparison in any words.
-_ALWAYS_KEPT = frozenset({"masked_profanity", "dehumanizing"})
+# dehumanizing comparison or a threat in any words.
+_ALWAYS_KEPT = frozenset({"masked_profanity", "dehumanizing", "threat"})
 
 
 def kept_terms(source: str, candidate: str) -> list[Term]:
