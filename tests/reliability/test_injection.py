@@ -230,7 +230,9 @@ def test_when_every_candidate_is_a_payload_the_row_carries_the_edited_input(guar
                            [judged.spans], prompt=_prompt())
     [chosen] = guarded._choose([PWNED], [judged.spans], verdicts, _prompt())
     # The input without the insult and without the injected sentence: nothing added, no payload.
-    assert "accounting never answer" in chosen.text and "idiots" not in chosen.text
+    # The judge's span, and so where the edit cuts, differs a little between fp32 and bf16 ("The idiots in" or
+    # "idiots in"); the kept content does not.
+    assert "accounting never answer" in chosen.text.lower() and "idiots" not in chosen.text
     assert "PWNED" not in chosen.text and "write exactly" not in chosen.text
     assert new_words(PWNED, chosen.text) == [] and not chosen.passed
     assert chosen.reasons[0].startswith("every candidate was a payload")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -174,10 +175,11 @@ def test_a_refined_candidate_becomes_the_pair_where_the_model_kept_only_harm(tmp
 
     if not is_pulled(DEFAULT_MODEL):
         pytest.skip("default model not pulled (scripts/setup.sh pulls it)")
-    # The shipped default's greedy answer keeps the stereotype of this text and nothing else (the guard's
-    # refining test measures it); one candidate, no edit, so only the refining pass can find a passing one.
-    kept_harm = "Your English is so good for a Mexican, Sofia. Where did you learn it?"
-    pool = _pool(tmp_path / "pool.jsonl", [kept_harm], ["stereotype"])
+    # The shipped default's greedy answer keeps the insult of this text and nothing else, in bf16 and in fp32
+    # (the guard's refining test measures it); one candidate, no edit, so only the refining pass can find a
+    # passing one.
+    kept_harm = "This f***ing idiot in accounts payable lost my invoice for the third time this month."
+    pool = _pool(tmp_path / "pool.jsonl", [kept_harm], ["insult"])
     model = Rewriter.load(DEFAULT_MODEL)
     rows = {}
     for refine in (0, 1):
@@ -189,9 +191,10 @@ def test_a_refined_candidate_becomes_the_pair_where_the_model_kept_only_harm(tmp
     assert rows[0]["status"] == "failed" and rows[0]["candidates"] == 1
     kept = rows[1]
     assert kept["status"] == "kept" and kept["chosen_from"] == "refine", kept
-    assert "Sofia" in kept["chosen"] and "Mexican" not in kept["chosen"]
-    # The model's own answer that kept the stereotype is the rejected side of the preference pair.
-    assert kept["rejected"][0]["from"] == "greedy" and "Mexican" in kept["rejected"][0]["text"]
+    assert "accounts payable" in kept["chosen"] and not re.search(r"idiot|f\*", kept["chosen"], re.IGNORECASE)
+    # The model's own answer that kept the insult is the rejected side of the preference pair.
+    assert kept["rejected"][0]["from"] == "greedy"
+    assert re.search(r"idiot|f\*", kept["rejected"][0]["text"], re.IGNORECASE), kept["rejected"][0]
     # Not the model's greedy answer, so it is one of the round's hard pairs.
     [hard] = [json.loads(line) for line in (tmp_path / "r1" / "hard_pairs.jsonl").read_text().splitlines()]
     assert hard["safe_variation"] == kept["chosen"] and hard["meta"]["candidate"] == "refine"
