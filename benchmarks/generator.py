@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import cpu_flags  # noqa: E402
-from quality import _dtype  # noqa: E402
+from quality import dtype_label  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KINDS = ("biased", "toxic", "benign", "job", "injection")
@@ -72,7 +72,7 @@ def _row(label: str, name: str, adapter: str) -> dict:
         "flag_rate": round(dev["flag_rate"], 4), "silent_harm_rate": round(dev["silent_harm_rate"], 4),
         "benign_kept": round(dev["benign_kept"], 4), "statuses": dev["statuses"],
         "check_failures": dev["summary"]["check_failures"], "seconds": round(dev["seconds"], 1),
-        "dtype": _dtype(guarded), "cpu_flags": guarded.get("cpu_flags"),
+        "dtype": dtype_label(guarded), "cpu_flags": guarded.get("cpu_flags"),
     }
 
 

@@ -458,7 +458,7 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
-def _dtype(run: dict) -> str:
+def dtype_label(run: dict) -> str:
     """The dtype a run decoded in ("torch.bfloat16" -> bf16), and "AVX2" where the run recorded a CPU without
     native bf16: fp32 and bf16 decode some rows differently, so a row says which it was."""
     name = str(run.get("dtype") or "–").removeprefix("torch.")
@@ -481,7 +481,7 @@ def markdown(result: dict) -> str:
         lines.append(f"| {label} | {r['devcases'].get('n', 150)} | " + " | ".join(_pct(s.get(k)) for k in KINDS)
                      + f" | **{_pct(s.get('overall'))}** | {_pct(r['devcases'].get('flag_rate'))} | "
                      f"{_pct(r['devcases'].get('silent_harm_rate'))} | {statuses} | {r['devcases']['seconds']:.0f} | "
-                     f"{_dtype(r)} |")
+                     f"{dtype_label(r)} |")
     lines += ["", "## ParaDetox held-out slice", "",
               "| system | n | toxic % | sim. to input | sim. to reference | J = mean((1-toxic) × sim) | ChrF | "
               "J TextDetox = mean(P(non-toxic) × sim × ChrF) |",

@@ -99,10 +99,14 @@ def _number_keys(text: str) -> set[str]:
     return keys
 
 
+def _number_word_matches(text: str) -> list[re.Match[str]]:
+    """Each count written as a word ("twelve"), where it stands in the text."""
+    return [match for match in re.finditer(r"[A-Za-z]+", text) if match.group().lower() in _NUMBER_WORDS]
+
+
 def _number_words(text: str) -> list[tuple[str, str]]:
     """(word as written, digits) for each count written as a word ("twelve" -> "12")."""
-    return [(match.group(), _NUMBER_WORDS[match.group().lower()]) for match in re.finditer(r"[A-Za-z]+", text)
-            if match.group().lower() in _NUMBER_WORDS]
+    return [(match.group(), _NUMBER_WORDS[match.group().lower()]) for match in _number_word_matches(text)]
 
 
 @lru_cache(maxsize=1)
@@ -226,10 +230,8 @@ def age_numbers(text: str, spans: Iterable[tuple[int, int]] | None = None) -> li
     if spans is not None:
         bounds = list(spans)
         ages = [(start, end) for start, end in ages if any(lo <= start and end <= hi for lo, hi in bounds)]
-    numbers = [*((m.start(), m.end(), m.group()) for m in _NUMBER.finditer(text)),
-               *((m.start(), m.end(), m.group()) for m in re.finditer(r"[A-Za-z]+", text)
-                 if m.group().lower() in _NUMBER_WORDS)]
-    return [number for start, end, number in numbers if any(start < hi and lo < end for lo, hi in ages)]
+    numbers = [*_NUMBER.finditer(text), *_number_word_matches(text)]
+    return [m.group() for m in numbers if any(m.start() < hi and lo < m.end() for lo, hi in ages)]
 
 
 def excluded_keys(exclude: Iterable[str]) -> set[str]:

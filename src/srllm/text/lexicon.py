@@ -109,16 +109,19 @@ def _pattern_list(table: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?![\w-])", re.IGNORECASE)
 
 
+def _pattern_terms(text: str, table: str, label: str) -> list[Term]:
+    """The matches of a pattern table (no neutral form: a rewrite removes them) as `label` terms."""
+    return [Term(m.start(), m.end(), label, m.group(0), None) for m in _pattern_list(table).finditer(text)]
+
+
 def dehumanizing(text: str) -> list[Term]:
-    """People likened to animals, vermin or disease ("are animals", "breeding like rats"): no neutral form."""
-    return [Term(m.start(), m.end(), "dehumanizing", m.group(0), None)
-            for m in _pattern_list("dehumanizing").finditer(text)]
+    """People likened to animals, vermin or disease ("are animals", "breeding like rats")."""
+    return _pattern_terms(text, "dehumanizing", "dehumanizing")
 
 
 def threats(text: str) -> list[Term]:
-    """Threats and wishes of violence ("I'm going to break his fingers", "I hope they choke on it"): no neutral
-    form."""
-    return [Term(m.start(), m.end(), "threat", m.group(0), None) for m in _pattern_list("threats").finditer(text)]
+    """Threats and wishes of violence ("I'm going to break his fingers", "I hope they choke on it")."""
+    return _pattern_terms(text, "threats", "threat")
 
 
 @lru_cache(maxsize=1)
